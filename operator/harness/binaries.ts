@@ -1,0 +1,55 @@
+// Finds the control-plane binaries: KUBEBUILDER_ASSETS first (envtest's convention), else the
+// project's pinned build from the Go module proxy, cached outside the clone.
+import { execFile } from "node:child_process";
+import { access, constants } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+export const binaryNames = ["etcd", "kube-apiserver", "kube-controller-manager", "kubectl", "helm"] as const;
+export type BinaryName = (typeof binaryNames)[number];
+export type Binaries = Record<BinaryName, string>;
+
+const buildScript = join(dirname(fileURLToPath(import.meta.url)), "build-control-plane.sh");
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let built: Promise<string> | undefined;
+
+/** Runs the pinned build (a no-op when the cache already holds it) and returns its folder. */
+export function buildControlPlane(): Promise<string> {
+  built ??= run("bash", [buildScript], { maxBuffer: 64 * 1024 * 1024, timeout: 60 * 60_000 }).then(
+    ({ stdout }) => stdout.trim().split("\n").at(-1) ?? "",
+  );
+  return built;
+}
+
+/**
+ * Every binary from KUBEBUILDER_ASSETS when it holds it; whatever is missing there (envtest's
+ * assets lack kube-controller-manager and helm) comes from the project's pinned build.
+ */
+export async function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Promise<Binaries> {
+  const assets = env.KUBEBUILDER_ASSETS;
+  const found: Partial<Binaries> = {};
+  if (assets) {
+    for (const name of binaryNames) {
+      const path = join(assets, name);
+      if (await isExecutable(path)) found[name] = path;
+    }
+  }
+  const missing = binaryNames.filter((name) => !found[name]);
+  if (missing.length > 0) {
+    const dir = await buildControlPlane();
+    for (const name of missing) found[name] = join(dir, name);
+  }
+  return found as Binaries;
+}

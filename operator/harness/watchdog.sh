@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Cleans up after a control plane whose owner died without stopping it (SIGKILL, a crashed
+# test runner, Ctrl-C mid-teardown): kills every process listed in $2/pids and removes $2.
+# Exits quietly once $2 is gone, which is what a clean stop leaves.
+set -u
+owner="$1" dir="$2"
+while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
+[[ -d "$dir" ]] || exit 0
+pids=$(cat "$dir"/pids/* 2>/dev/null)
+[[ -n "$pids" ]] && kill -TERM $pids 2>/dev/null
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+  alive=""
+  for pid in $pids; do kill -0 "$pid" 2>/dev/null && alive="$alive $pid"; done
+  [[ -z "$alive" ]] && break
+  sleep 0.5
+done
+[[ -n "${alive:-}" ]] && kill -KILL $alive 2>/dev/null
+rm -rf "$dir"

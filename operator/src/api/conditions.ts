@@ -1,0 +1,23 @@
+// Condition types and reasons; the reasons double as event reasons.
+export const Ready = "Ready";
+
+export const reasons = {
+  // MailDevice
+  CredentialsReady: "CredentialsReady",
+  Publishing: "Publishing",
+  AddressNotFound: "AddressNotFound",
+  AddressConflict: "AddressConflict",
+  AddressDeleting: "AddressDeleting",
+  AddressUnsupported: "AddressUnsupported",
+  SecretConflict: "SecretConflict",
+  Deleting: "Deleting",
+  // MailAddress
+  AddressReady: "AddressReady",
+  // Events about a password
+  Issued: "Issued",
+  Rotated: "Rotated",
+  Reissued: "Reissued",
+  PasswordReplaced: "PasswordReplaced",
+  Revoked: "Revoked",
+} as const;
+export type Reason = (typeof reasons)[keyof typeof reasons];

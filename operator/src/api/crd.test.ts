@@ -1,0 +1,36 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { crdFiles, mailDeviceCrd } from "./crd.ts";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+
+describe("generated CRDs", () => {
+  it("crds/ matches the zod schemas (run `npm run generate` after changing them)", async () => {
+    for (const [name, text] of Object.entries(crdFiles())) {
+      expect(await readFile(join(root, "crds", name), "utf8"), `crds/${name} drifted`).toBe(text);
+    }
+  });
+
+  it("describes every field, as kubectl explain shows it", () => {
+    const missing: string[] = [];
+    const walk = (node: Record<string, unknown>, path: string) => {
+      const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
+      for (const [name, child] of Object.entries(properties ?? {})) {
+        const childPath = `${path}.${name}`;
+        if (path !== "" && typeof child.description !== "string") missing.push(childPath);
+        walk(child, childPath);
+        const items = child.items as Record<string, unknown> | undefined;
+        if (items?.properties) walk(items, `${childPath}[]`);
+      }
+    };
+    const version = (mailDeviceCrd.spec as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] }).versions[0]!;
+    const root = version.schema.openAPIV3Schema;
+    for (const top of ["spec", "status"]) walk((root.properties as Record<string, Record<string, unknown>>)[top]!, top);
+    expect(missing).toEqual([]);
+  });
+
+  it("has no additionalProperties: false, which structural schemas forbid", () => {
+    expect(Object.values(crdFiles()).join("\n")).not.toContain("additionalProperties: false");
+  });
+});

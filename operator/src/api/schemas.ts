@@ -1,0 +1,243 @@
+// zod schemas of MailAddress and MailDevice: the one source of the TypeScript types, of runtime
+// parsing of what the API server returns, and of the CRDs' openAPIV3Schema (see crd.ts).
+import { z } from "zod";
+import { apiVersion, kinds } from "./names.ts";
+
+const immutable = (what: string) => ({ rule: "self == oldSelf", message: `${what} is immutable` });
+
+// RFC 5321-ish: a dot-atom local part and a dotted DNS domain, matched case-insensitively.
+export const mailAddressPattern =
+  "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+const mailAddressRule = {
+  rule: `self.matches("${mailAddressPattern.replaceAll("\\", "\\\\")}")`,
+  message: "must be a mail address such as alice@example.com",
+};
+
+const dnsSubdomainPattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+export const securityValues = ["SSL/TLS", "STARTTLS"] as const;
+
+const endpoint = (protocol: string) =>
+  z
+    .object({
+      host: z
+        .string()
+        .min(1)
+        .max(253)
+        .meta({ description: `Host name of the ${protocol} server.` }),
+      port: z
+        .number()
+        .int()
+        .min(1)
+        .max(65535)
+        .meta({ description: `TCP port of the ${protocol} server.` }),
+      security: z
+        .enum(securityValues)
+        .meta({ description: "Transport security: SSL/TLS (implicit TLS) or STARTTLS." }),
+    })
+    .meta({ description: `Recommended ${protocol} settings for mail clients.` });
+
+export const clientSettingsSchema = z
+  .object({
+    imap: endpoint("IMAP").optional(),
+    pop3: endpoint("POP3").optional(),
+    smtp: endpoint("SMTP").optional(),
+  })
+  .meta({
+    description:
+      "Recommended IMAP, POP3 and SMTP settings for mail clients, copied into each device Secret. Absent protocols take the operator-wide default.",
+  });
+export type ClientSettings = z.infer<typeof clientSettingsSchema>;
+
+export const conditionSchema = z
+  .object({
+    type: z.string().meta({ description: "Type of condition, e.g. Ready." }),
+    status: z.enum(["True", "False", "Unknown"]).meta({ description: "True, False or Unknown." }),
+    reason: z.string().meta({ description: "CamelCase reason for the last transition." }),
+    message: z.string().meta({ description: "Human-readable sentence about the transition." }),
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Generation the condition was set for." }),
+    lastTransitionTime: z
+      .string()
+      .meta({ description: "When the status last changed.", format: "date-time" }),
+  })
+  .meta({ description: "A metav1.Condition." });
+export type Condition = z.infer<typeof conditionSchema>;
+
+const conditions = z
+  .array(conditionSchema)
+  .optional()
+  .meta({
+    description: "Current state: the Ready condition and its reason.",
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+  });
+
+export const mailAddressSpecSchema = z
+  .object({
+    address: z
+      .string()
+      .min(3)
+      .max(254)
+      .meta({
+        description: "The mail address, e.g. alice@example.com. Compared case-insensitively; immutable.",
+        "x-kubernetes-validations": [mailAddressRule, immutable("address")],
+      }),
+    clientSettings: clientSettingsSchema.optional(),
+  })
+  .meta({ description: "A mailbox whose devices get their own passwords." });
+
+export const mailAddressStatusSchema = z
+  .object({
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Generation this status describes." }),
+    conditions,
+    devices: z.number().int().optional().meta({ description: "Number of MailDevices of this address." }),
+    readyDevices: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Number of those devices that are Ready." }),
+  })
+  .meta({ description: "Observed state of the MailAddress." });
+
+export const mailDeviceIcons = ["phone", "tablet", "laptop", "desktop", "watch", "server", "other"] as const;
+export const mailProtocols = ["imap", "pop3", "smtp"] as const;
+export type MailProtocol = (typeof mailProtocols)[number];
+
+export const mailDeviceSpecSchema = z
+  .object({
+    address: z
+      .string()
+      .min(1)
+      .max(253)
+      .meta({
+        description: "Name of the MailAddress, in the same namespace, this device logs in as. Immutable.",
+        "x-kubernetes-validations": [immutable("address")],
+      }),
+    displayName: z
+      .string()
+      .min(1)
+      .max(64)
+      .meta({ description: "Name shown for the device, 1 to 64 characters." }),
+    icon: z.enum(mailDeviceIcons).default("other").meta({ description: "Icon shown for the device." }),
+    user: z
+      .object({
+        name: z.string().min(1).max(128).meta({ description: "Name of the person." }),
+        email: z
+          .string()
+          .max(254)
+          .meta({
+            description: "Contact address of the person.",
+            "x-kubernetes-validations": [mailAddressRule],
+          }),
+      })
+      .optional()
+      .meta({ description: "The person the device belongs to; absent means no user." }),
+    protocols: z.array(z.enum(mailProtocols)).min(1).max(3).optional().meta({
+      description: "Protocols the password is valid for: imap, pop3, smtp. Default: all three.",
+      "x-kubernetes-list-type": "set",
+    }),
+    secretName: z.string().min(1).max(253).optional().meta({
+      description: "Name of the credential Secret. Default: <device name>-mail-credentials. Immutable.",
+      pattern: dnsSubdomainPattern,
+    }),
+  })
+  .meta({
+    description: "A device of a mail address with its own password.",
+    "x-kubernetes-validations": [
+      {
+        rule: "has(self.secretName) == has(oldSelf.secretName) && (!has(self.secretName) || self.secretName == oldSelf.secretName)",
+        message: "secretName is immutable",
+      },
+    ],
+  });
+
+export const mailDeviceStatusSchema = z
+  .object({
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Generation this status describes." }),
+    conditions,
+    address: z.string().optional().meta({ description: "The mail address the device logs in as." }),
+    secretName: z
+      .string()
+      .optional()
+      .meta({ description: "Name of the Secret holding the device's password." }),
+    passwordGeneratedAt: z
+      .string()
+      .optional()
+      .meta({ description: "When the current password was generated.", format: "date-time" }),
+    rotationCount: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "How many times the password was regenerated after the first one." }),
+    lastRotateValue: z
+      .string()
+      .optional()
+      .meta({ description: "The device's mail.devicepass.io/rotate value last acted on." }),
+    lastAddressRotateValue: z
+      .string()
+      .optional()
+      .meta({ description: "The address's mail.devicepass.io/rotate value last acted on." }),
+  })
+  .meta({ description: "Observed state of the MailDevice." });
+
+const ownerReferenceSchema = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.string(),
+  name: z.string(),
+  uid: z.string(),
+  controller: z.boolean().optional(),
+  blockOwnerDeletion: z.boolean().optional(),
+});
+export type OwnerReference = z.infer<typeof ownerReferenceSchema>;
+
+export const objectMetaSchema = z.looseObject({
+  name: z.string(),
+  namespace: z.string().optional(),
+  uid: z.string(),
+  resourceVersion: z.string(),
+  generation: z.number().int().optional(),
+  creationTimestamp: z.string(),
+  deletionTimestamp: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+  annotations: z.record(z.string(), z.string()).optional(),
+  finalizers: z.array(z.string()).optional(),
+  ownerReferences: z.array(ownerReferenceSchema).optional(),
+});
+export type ObjectMeta = z.infer<typeof objectMetaSchema>;
+
+export const mailAddressSchema = z.looseObject({
+  apiVersion: z.literal(apiVersion),
+  kind: z.literal(kinds.mailAddress.kind),
+  metadata: objectMetaSchema,
+  spec: mailAddressSpecSchema,
+  status: mailAddressStatusSchema.optional(),
+});
+export type MailAddress = z.infer<typeof mailAddressSchema>;
+export type MailAddressStatus = z.infer<typeof mailAddressStatusSchema>;
+
+export const mailDeviceSchema = z.looseObject({
+  apiVersion: z.literal(apiVersion),
+  kind: z.literal(kinds.mailDevice.kind),
+  metadata: objectMetaSchema,
+  spec: mailDeviceSpecSchema,
+  status: mailDeviceStatusSchema.optional(),
+});
+export type MailDevice = z.infer<typeof mailDeviceSchema>;
+export type MailDeviceStatus = z.infer<typeof mailDeviceStatusSchema>;
+export type MailDeviceSpec = z.infer<typeof mailDeviceSpecSchema>;
+
+/** What users write (defaults not yet applied): the input of the cdk8s constructs. */
+export type MailAddressSpecInput = z.input<typeof mailAddressSpecSchema>;
+export type MailDeviceSpecInput = z.input<typeof mailDeviceSpecSchema>;

@@ -1,0 +1,269 @@
+// A thin Kubernetes REST client on undici: kubeconfig or in-cluster credentials (loaded by
+// @kubernetes/client-node), server-side apply with a field manager, status subresources,
+// preconditions, watches, and classified errors. Counts requests by verb for metrics.
+import { KubeConfig } from "@kubernetes/client-node";
+import { Agent, request } from "undici";
+import { createInterface } from "node:readline";
+import { ApiError, classifyStatus } from "./errors.ts";
+
+export interface ResourceRef {
+  group: string;
+  version: string;
+  plural: string;
+  namespace?: string | undefined;
+  name?: string | undefined;
+  subresource?: string | undefined;
+}
+
+export function resourcePath(ref: ResourceRef): string {
+  const base = ref.group === "" ? `/api/${ref.version}` : `/apis/${ref.group}/${ref.version}`;
+  const ns = ref.namespace ? `/namespaces/${encodeURIComponent(ref.namespace)}` : "";
+  const name = ref.name ? `/${encodeURIComponent(ref.name)}` : "";
+  const sub = ref.subresource ? `/${ref.subresource}` : "";
+  return `${base}${ns}/${ref.plural}${name}${sub}`;
+}
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string; [key: string]: unknown };
+  [key: string]: unknown;
+}
+
+export interface ListResult<T> {
+  items: T[];
+  metadata: { resourceVersion: string; continue?: string };
+}
+
+export interface WatchEvent<T> {
+  type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
+  object: T;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export type RequestObserver = (verb: string, path: string, status: number, durationMs: number) => void;
+
+function queryString(query: Query | undefined): string {
+  if (!query) return "";
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) params.set(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : "";
+}
+
+/** The verb Kubernetes' audit log gives a request with this method (GET is get or list: callers say). */
+function verbOf(method: string): string {
+  switch (method) {
+    case "GET":
+      return "get";
+    case "POST":
+      return "create";
+    case "PUT":
+      return "update";
+    case "PATCH":
+      return "patch";
+    case "DELETE":
+      return "delete";
+    default:
+      return method.toLowerCase();
+  }
+}
+
+export class KubeClient {
+  private authHeaders: Record<string, string> = {};
+  private authRefreshedAt = 0;
+  observer: RequestObserver | undefined;
+
+  private readonly kubeConfig: KubeConfig;
+  readonly server: string;
+  private readonly agent: Agent;
+  private readonly userAgent: string;
+
+  private constructor(kubeConfig: KubeConfig, server: string, agent: Agent, userAgent: string) {
+    this.kubeConfig = kubeConfig;
+    this.server = server;
+    this.agent = agent;
+    this.userAgent = userAgent;
+  }
+
+  static async create(kubeConfig: KubeConfig, userAgent = "devicepass"): Promise<KubeClient> {
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new Error("the kubeconfig has no current cluster");
+    const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } = {};
+    await kubeConfig.applyToHTTPSOptions(opts);
+    const agent = new Agent({
+      connect: {
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        rejectUnauthorized: cluster.skipTLSVerify !== true,
+      },
+      connections: 32,
+      keepAliveTimeout: 30_000,
+    });
+    const client = new KubeClient(kubeConfig, cluster.server.replace(/\/$/, ""), agent, userAgent);
+    await client.refreshAuth();
+    return client;
+  }
+
+  /** Bearer tokens (in-cluster) rotate: re-read them at most once a minute. */
+  private async refreshAuth(): Promise<void> {
+    const opts: { headers?: Record<string, string>; auth?: string } = { headers: {} };
+    await this.kubeConfig.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = {};
+    if (opts.headers?.Authorization) headers.authorization = opts.headers.Authorization;
+    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
+    this.authHeaders = headers;
+    this.authRefreshedAt = Date.now();
+  }
+
+  private async headers(contentType?: string): Promise<Record<string, string>> {
+    if (Date.now() - this.authRefreshedAt > 60_000) await this.refreshAuth();
+    const h: Record<string, string> = {
+      accept: "application/json",
+      "user-agent": this.userAgent,
+      ...this.authHeaders,
+    };
+    if (contentType) h["content-type"] = contentType;
+    return h;
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    options: {
+      query?: Query;
+      body?: unknown;
+      contentType?: string;
+      signal?: AbortSignal;
+      verb?: string;
+    } = {},
+  ): Promise<T> {
+    const started = performance.now();
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    let status = 0;
+    try {
+      const res = await request(this.server + path + queryString(options.query), {
+        method: method as "GET",
+        headers: await this.headers(
+          body === undefined ? undefined : (options.contentType ?? "application/json"),
+        ),
+        body,
+        dispatcher: this.agent,
+        signal: options.signal,
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      status = res.statusCode;
+      const text = await res.body.text();
+      if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+      let reason: string | undefined;
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { reason?: string; message?: string };
+        reason = parsed.reason;
+        message = parsed.message ?? text;
+      } catch {
+        // not a Status object; keep the raw text
+      }
+      const retryAfter = Number(res.headers["retry-after"]);
+      throw new ApiError(
+        classifyStatus(status, reason),
+        status,
+        `${method} ${path}: ${message}`,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
+    } catch (error) {
+      if (error instanceof ApiError) throw error;
+      if (options.signal?.aborted) throw error;
+      throw new ApiError("Unavailable", 0, `${method} ${path}: ${(error as Error).message}`);
+    } finally {
+      this.observer?.(options.verb ?? verbOf(method), path, status, performance.now() - started);
+    }
+  }
+
+  get<T>(ref: ResourceRef): Promise<T> {
+    return this.request<T>("GET", resourcePath(ref));
+  }
+
+  list<T>(ref: ResourceRef, query: Query = {}): Promise<ListResult<T>> {
+    return this.request<ListResult<T>>("GET", resourcePath(ref), { query, verb: "list" });
+  }
+
+  create<T>(ref: ResourceRef, object: unknown): Promise<T> {
+    return this.request<T>("POST", resourcePath({ ...ref, name: undefined }), { body: object });
+  }
+
+  /** PUT: replaces the object whole; with metadata.resourceVersion set, only if nobody changed it. */
+  replace<T>(ref: ResourceRef, object: unknown): Promise<T> {
+    return this.request<T>("PUT", resourcePath(ref), { body: object });
+  }
+
+  /** Server-side apply of the fields `object` names, owned by `fieldManager`. */
+  apply<T>(ref: ResourceRef, object: unknown, fieldManager: string, force = true): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(ref), {
+      body: object,
+      contentType: "application/apply-patch+yaml",
+      query: { fieldManager, force },
+    });
+  }
+
+  mergePatch<T>(ref: ResourceRef, patch: unknown, fieldManager: string): Promise<T> {
+    return this.request<T>("PATCH", resourcePath(ref), {
+      body: patch,
+      contentType: "application/merge-patch+json",
+      query: { fieldManager },
+    });
+  }
+
+  /** DELETE; `preconditions` (uid, resourceVersion) make it fail with Conflict on a different object. */
+  delete(ref: ResourceRef, preconditions?: { uid?: string; resourceVersion?: string }): Promise<unknown> {
+    const body = preconditions ? { apiVersion: "v1", kind: "DeleteOptions", preconditions } : undefined;
+    return this.request("DELETE", resourcePath(ref), { body });
+  }
+
+  /**
+   * Streams a watch until it ends or `signal` aborts. Resolves when the server closes the
+   * stream; rejects on a connection error. ERROR events reach `onEvent` like any other.
+   */
+  async watch<T>(
+    ref: ResourceRef,
+    query: Query,
+    onEvent: (event: WatchEvent<T>) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const path = resourcePath(ref);
+    const started = performance.now();
+    const res = await request(this.server + path + queryString({ ...query, watch: true }), {
+      method: "GET",
+      headers: await this.headers(),
+      dispatcher: this.agent,
+      signal,
+      headersTimeout: 60_000,
+      bodyTimeout: 0,
+    });
+    this.observer?.("watch", path, res.statusCode, performance.now() - started);
+    if (res.statusCode !== 200) {
+      const text = await res.body.text();
+      throw new ApiError(classifyStatus(res.statusCode, undefined), res.statusCode, `watch ${path}: ${text}`);
+    }
+    const lines = createInterface({ input: res.body, crlfDelay: Infinity });
+    for await (const line of lines) {
+      if (line.trim() === "") continue;
+      onEvent(JSON.parse(line) as WatchEvent<T>);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** Loads credentials like kubectl: $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
+export function loadKubeConfig(path?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}

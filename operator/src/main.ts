@@ -1,0 +1,76 @@
+// Entry point, wiring only: command line → cluster (or sandbox) → client → operator → signals.
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { loadKubeConfig, KubeClient } from "./kube/client.ts";
+import { parseCommandLine, usage } from "./config.ts";
+import { pino } from "pino";
+import { createLogger } from "./log.ts";
+import { Operator } from "./operator.ts";
+
+/** Is a cluster configured, the way kubectl and client-node look for one? */
+function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
+  if (env.KUBECONFIG) return env.KUBECONFIG.split(":").some((p) => p !== "" && existsSync(p));
+  if (existsSync(join(homedir(), ".kube", "config"))) return true;
+  return (
+    env.KUBERNETES_SERVICE_HOST !== undefined &&
+    existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token")
+  );
+}
+
+async function main(): Promise<void> {
+  const cli = parseCommandLine(process.argv.slice(2));
+  if (cli.help) {
+    process.stdout.write(usage);
+    return;
+  }
+  // Logs go to stderr, so that stdout carries only the sandbox's shell lines.
+  const log = createLogger(cli.logLevel, pino.destination(2));
+  const cleanups: (() => Promise<void>)[] = [];
+  let kubeconfigPath = cli.kubeconfig;
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((e: unknown) => log.error({ err: (e as Error).message }, "cleanup failed"));
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+  if (cli.sandbox || (!kubeconfigPath && !clusterConfigured(process.env))) {
+    const { startSandbox } = await import("./sandbox.ts");
+    const sandbox = await startSandbox(log, cli.config.passdbNamespace);
+    cleanups.push(() => sandbox.stop());
+    if (stopping) return;
+    kubeconfigPath = sandbox.kubeconfigPath;
+    process.stdout.write(
+      `export KUBECONFIG=${sandbox.kubeconfigPath}\nexport PATH=${sandbox.kubectlDir}:$PATH\n` +
+        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}; run the two lines above in another terminal, then try kubectl apply -f examples/\n`,
+    );
+  }
+
+  const kubeConfig = loadKubeConfig(kubeconfigPath);
+  const client = await KubeClient.create(kubeConfig, "devicepass-operator");
+  const version = await client.request<{ gitVersion: string }>("GET", "/version");
+  log.info({ server: client.server, version: version.gitVersion }, "connected to the cluster");
+
+  const operator = new Operator({ client, config: cli.config, log });
+  cleanups.push(async () => {
+    await operator.stop();
+    await client.close();
+  });
+  await operator.start();
+  log.info(
+    { namespaces: cli.config.namespaces ?? "all", passdbNamespace: cli.config.passdbNamespace },
+    "operator running",
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`devicepass: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,230 @@
+// Assembles the operator: caches (informers), the three controllers, and the event wiring
+// that maps a change of one object to the keys it concerns.
+import { labels, managedByValue, passdbComponent } from "./api/names.ts";
+import { mailAddressSchema, mailDeviceSchema, type MailAddress, type MailDevice } from "./api/schemas.ts";
+import {
+  controllerNames,
+  type Caches,
+  type Metrics,
+  type OperatorConfig,
+  type OperatorContext,
+} from "./context.ts";
+import { indexNames, addressKeyOf, claimsOf } from "./controllers/gather.ts";
+import { reconcileMailAddress } from "./controllers/mail-address/reconcile.ts";
+import { reconcileMailDevice } from "./controllers/mail-device/reconcile.ts";
+import { passdbKey, reconcilePassdb } from "./controllers/passdb/reconcile.ts";
+import type { KubeClient } from "./kube/client.ts";
+import { EventRecorder } from "./kube/events.ts";
+import { resources } from "./kube/resources.ts";
+import type { Logger } from "./log.ts";
+import { PassdbView } from "./passdb/view.ts";
+import { normalizeAddress } from "./policy/address-claims.ts";
+import { credentialsComponent, type SecretObject } from "./policy/secret.ts";
+import { Controller, type ControllerMetrics } from "./runtime/controller.ts";
+import { Informer, objectKey } from "./runtime/informer.ts";
+
+export const defaultConfig: OperatorConfig = {
+  namespaces: undefined,
+  passdbNamespace: "devicepass-system",
+  passdbSecretPrefix: "devicepass-passdb",
+  passdbShards: 64,
+  passdbBatchWindowMs: 20,
+  passwordLength: 24,
+  argon2: { memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 },
+  defaultClientSettings: {},
+  workers: 8,
+};
+
+const noMetrics: Metrics & ControllerMetrics = {
+  credential: () => {},
+  passdbWrite: () => {},
+  reconciled: () => {},
+  queueWaited: () => {},
+  retried: () => {},
+};
+
+/** Only changes a reconcile acts on: spec, metadata, deletion. Status-only updates are our own echo. */
+function meaningfulChange(
+  object: MailDevice | MailAddress,
+  old: MailDevice | MailAddress | undefined,
+): boolean {
+  if (!old) return true;
+  const a = object.metadata;
+  const b = old.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    JSON.stringify(a.annotations) !== JSON.stringify(b.annotations) ||
+    JSON.stringify(a.labels) !== JSON.stringify(b.labels) ||
+    JSON.stringify(a.finalizers) !== JSON.stringify(b.finalizers)
+  );
+}
+
+export interface OperatorOptions {
+  client: KubeClient;
+  config: OperatorConfig;
+  log: Logger;
+  metrics?: Metrics & ControllerMetrics;
+  now?: () => Date;
+}
+
+export class Operator {
+  readonly cache: Caches;
+  readonly passdb = new PassdbView();
+  readonly controllers: { device: Controller; address: Controller; passdb: Controller };
+  private readonly abort = new AbortController();
+  private informerRuns: Promise<void>[] = [];
+  private readonly log: Logger;
+
+  constructor({ client, config, log, metrics = noMetrics, now = () => new Date() }: OperatorOptions) {
+    this.log = log;
+    const informerLog = log.child({ component: "informer" });
+    const parse =
+      <T>(schema: { safeParse(raw: unknown): { success: boolean; data?: T } }) =>
+      (raw: unknown) =>
+        schema.safeParse(raw).data;
+    this.cache = {
+      addresses: new Informer<MailAddress>({
+        client,
+        ref: resources.mailAddresses,
+        namespaces: config.namespaces,
+        log: informerLog,
+        parse: parse<MailAddress>(mailAddressSchema),
+      }),
+      devices: new Informer<MailDevice>({
+        client,
+        ref: resources.mailDevices,
+        namespaces: config.namespaces,
+        log: informerLog,
+        parse: parse<MailDevice>(mailDeviceSchema),
+      }),
+      secrets: new Informer<SecretObject>({
+        client,
+        ref: resources.secrets,
+        namespaces: config.namespaces,
+        log: informerLog,
+        labelSelector: `${labels.managedBy}=${managedByValue},${labels.component}=${credentialsComponent}`,
+      }),
+      passdbShards: new Informer<SecretObject>({
+        client,
+        ref: resources.secrets,
+        namespaces: [config.passdbNamespace],
+        log: informerLog,
+        labelSelector: `${labels.managedBy}=${managedByValue},${labels.component}=${passdbComponent}`,
+      }),
+    };
+    this.cache.addresses.addIndex(indexNames.mailAddress, (a) => [normalizeAddress(a.spec.address)]);
+    this.cache.devices.addIndex(indexNames.addressObject, (d) => [addressKeyOf(d)]);
+
+    const ctx: OperatorContext = {
+      config,
+      client,
+      log,
+      events: new EventRecorder(client, "devicepass", log),
+      cache: this.cache,
+      passdb: this.passdb,
+      enqueue: {
+        device: (key) => this.controllers.device.enqueue(key),
+        address: (key) => this.controllers.address.enqueue(key),
+        passdb: () => this.controllers.passdb.queue.addAfter(passdbKey, config.passdbBatchWindowMs),
+      },
+      metrics,
+      now,
+    };
+    this.controllers = {
+      device: new Controller({
+        name: controllerNames.device,
+        reconcile: reconcileMailDevice(ctx),
+        log,
+        workers: config.workers,
+        metrics,
+      }),
+      address: new Controller({
+        name: controllerNames.address,
+        reconcile: reconcileMailAddress(ctx),
+        log,
+        workers: 2,
+        metrics,
+      }),
+      passdb: new Controller({
+        name: controllerNames.passdb,
+        reconcile: reconcilePassdb(ctx),
+        log,
+        workers: 1,
+        metrics,
+      }),
+    };
+    this.wire(ctx);
+  }
+
+  private wire(ctx: OperatorContext): void {
+    const device = (key: string) => ctx.enqueue.device(key);
+    const address = (key: string) => ctx.enqueue.address(key);
+    const devicesOfAddressKey = (key: string) => this.cache.devices.byIndex(indexNames.addressObject, key);
+
+    this.cache.devices.onChange((d, old, deleted) => {
+      if (deleted || meaningfulChange(d, old)) {
+        device(objectKey(d));
+        ctx.enqueue.passdb();
+      }
+      address(addressKeyOf(d)); // device counts and readiness
+    });
+    this.cache.addresses.onChange((a, old, deleted) => {
+      if (!deleted && !meaningfulChange(a, old) && JSON.stringify(a.spec) === JSON.stringify(old?.spec))
+        return;
+      // A change of one claim can change who wins the mail address: revisit every claimant.
+      for (const claimant of [a, ...claimsOf(this.cache, a)]) {
+        address(objectKey(claimant));
+        for (const d of devicesOfAddressKey(objectKey(claimant))) device(objectKey(d));
+      }
+      ctx.enqueue.passdb();
+    });
+    this.cache.secrets.onChange((secret) => {
+      const owner = secret.metadata.ownerReferences?.find((ref) => ref.controller);
+      if (owner) device(`${secret.metadata.namespace}/${owner.name}`);
+      ctx.enqueue.passdb();
+    });
+    this.cache.passdbShards.onChange((shard, _old, deleted) => {
+      this.passdb.update(objectKey(shard), deleted ? undefined : shard);
+      ctx.enqueue.passdb(); // a hand edit or deletion is rewritten
+    });
+    this.passdb.onChange((changed) => {
+      for (const entry of changed) {
+        device(entry.device);
+        const d = this.cache.devices.get(entry.device);
+        if (d) address(addressKeyOf(d));
+      }
+    });
+  }
+
+  /** Starts the caches, waits until they are synced, then starts the controllers. */
+  async start(): Promise<void> {
+    const signal = this.abort.signal;
+    this.informerRuns = Object.values(this.cache).map((informer: Informer<never>) => informer.run(signal));
+    await Promise.all(Object.values(this.cache).map((informer: Informer<never>) => informer.synced));
+    this.log.info(
+      {
+        addresses: this.cache.addresses.size,
+        devices: this.cache.devices.size,
+        secrets: this.cache.secrets.size,
+      },
+      "caches synced",
+    );
+    for (const controller of Object.values(this.controllers)) controller.start();
+    // Level-based start: every object gets one pass, whatever happened while we were away.
+    for (const d of this.cache.devices.list()) this.controllers.device.enqueue(objectKey(d));
+    for (const a of this.cache.addresses.list()) this.controllers.address.enqueue(objectKey(a));
+    this.controllers.passdb.enqueue(passdbKey);
+  }
+
+  get synced(): boolean {
+    return Object.values(this.cache).every((informer: Informer<never>) => informer.hasSynced);
+  }
+
+  /** Stops the controllers (reconciles in flight finish), then the caches. */
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.controllers).map((c) => c.stop()));
+    this.abort.abort();
+    await Promise.all(this.informerRuns);
+  }
+}

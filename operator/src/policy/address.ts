@@ -1,0 +1,49 @@
+// Pure decisions about one MailAddress: its Ready condition and device counts.
+import { reasons, type Reason } from "../api/conditions.ts";
+import type { MailDevice } from "../api/schemas.ts";
+import type { AddressStanding } from "./address-claims.ts";
+
+export interface AddressReadiness {
+  status: "True" | "False";
+  reason: Reason;
+  message: string;
+}
+
+export function isReady(device: MailDevice): boolean {
+  return device.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
+
+export function addressReadiness(
+  standing: AddressStanding,
+  devices: readonly MailDevice[],
+): AddressReadiness {
+  switch (standing.state) {
+    case "NotFound":
+    case "Deleting":
+      return {
+        status: "False",
+        reason: reasons.Deleting,
+        message: "The address is being deleted; its devices' credentials are revoked.",
+      };
+    case "Conflict":
+      return {
+        status: "False",
+        reason: reasons.AddressConflict,
+        message: `${standing.address.spec.address} is already claimed by the older MailAddress ${standing.winner.metadata.namespace}/${standing.winner.metadata.name}; no credentials are issued.`,
+      };
+    case "Unsupported":
+      return {
+        status: "False",
+        reason: reasons.AddressUnsupported,
+        message: `${standing.address.spec.address} is too long for the password database.`,
+      };
+    case "Issuing": {
+      const ready = devices.filter(isReady).length;
+      return {
+        status: "True",
+        reason: reasons.AddressReady,
+        message: `${standing.mailAddress} issues credentials; ${ready} of ${devices.length} devices are ready.`,
+      };
+    }
+  }
+}

@@ -1,0 +1,236 @@
+// An informer: lists then watches one resource into an in-memory store with indexes, resumes the
+// watch from the last resourceVersion after errors and API server restarts, and relists when the
+// server says the version is gone (410). Handlers see every change; the store is the cache.
+import type { KubeClient, KubeObject, ResourceRef, WatchEvent } from "../kube/client.ts";
+import { ApiError } from "../kube/errors.ts";
+import type { Logger } from "../log.ts";
+import { backoffDelay } from "./queue.ts";
+
+export type ChangeHandler<T> = (object: T, old: T | undefined, deleted: boolean) => void;
+export type IndexFunction<T> = (object: T) => string[];
+
+export function objectKey(object: { metadata: { name: string; namespace?: string | undefined } }): string {
+  const { namespace, name } = object.metadata;
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+export interface InformerOptions<T> {
+  client: KubeClient;
+  ref: ResourceRef;
+  /** Namespaces to watch, each with its own list/watch; undefined watches ref's scope (all namespaces). */
+  namespaces?: readonly string[] | undefined;
+  log: Logger;
+  labelSelector?: string;
+  /** Turns what the API server returned into T; undefined skips the object (logged). */
+  parse?: (raw: unknown) => T | undefined;
+  pageSize?: number;
+}
+
+/** Anything with object metadata. */
+export interface HasMetadata {
+  metadata: { name: string; namespace?: string | undefined; resourceVersion?: string | undefined };
+}
+
+export class Informer<T extends HasMetadata> {
+  private readonly store = new Map<string, T>();
+  private readonly handlers: ChangeHandler<T>[] = [];
+  private readonly indexes = new Map<string, { fn: IndexFunction<T>; map: Map<string, Set<string>> }>();
+  private syncedResolve!: () => void;
+  readonly synced: Promise<void> = new Promise((resolve) => (this.syncedResolve = resolve));
+  private hasSyncedFlag = false;
+  private unsyncedScopes: number;
+
+  private readonly options: InformerOptions<T>;
+
+  constructor(options: InformerOptions<T>) {
+    this.options = options;
+    this.unsyncedScopes = options.namespaces?.length ?? 1;
+  }
+
+  get hasSynced(): boolean {
+    return this.hasSyncedFlag;
+  }
+
+  onChange(handler: ChangeHandler<T>): void {
+    this.handlers.push(handler);
+  }
+
+  addIndex(name: string, fn: IndexFunction<T>): void {
+    this.indexes.set(name, { fn, map: new Map() });
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  list(): T[] {
+    return [...this.store.values()];
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`no index ${name}`);
+    return [...(index.map.get(value) ?? [])].flatMap((key) => this.store.get(key) ?? []);
+  }
+
+  private parse(raw: unknown): T | undefined {
+    if (!this.options.parse) return raw as T;
+    const parsed = this.options.parse(raw);
+    if (!parsed)
+      this.options.log.warn(
+        { object: objectKey(raw as KubeObject) },
+        "skipping an object that does not parse",
+      );
+    return parsed;
+  }
+
+  private index(key: string, object: T | undefined, add: boolean): void {
+    if (!object) return;
+    for (const { fn, map } of this.indexes.values()) {
+      for (const value of fn(object)) {
+        let keys = map.get(value);
+        if (add) {
+          if (!keys) map.set(value, (keys = new Set()));
+          keys.add(key);
+        } else if (keys) {
+          keys.delete(key);
+          if (keys.size === 0) map.delete(value);
+        }
+      }
+    }
+  }
+
+  private upsert(object: T): void {
+    const key = objectKey(object);
+    const old = this.store.get(key);
+    if (old?.metadata.resourceVersion === object.metadata.resourceVersion) return;
+    this.index(key, old, false);
+    this.store.set(key, object);
+    this.index(key, object, true);
+    for (const handler of this.handlers) handler(object, old, false);
+  }
+
+  /** Puts an object we just wrote into the store before its watch event arrives. */
+  assume(object: T): void {
+    this.upsert(object);
+  }
+
+  private remove(key: string): void {
+    const old = this.store.get(key);
+    if (!old) return;
+    this.index(key, old, false);
+    this.store.delete(key);
+    for (const handler of this.handlers) handler(old, old, true);
+  }
+
+  /** Lists `ref` into the store (dropping what it no longer has in that scope); returns the list's version. */
+  private async relist(ref: ResourceRef, signal: AbortSignal, firstSync: boolean): Promise<string> {
+    const seen = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = "";
+    do {
+      const page = await this.options.client.list<unknown>(ref, {
+        labelSelector: this.options.labelSelector,
+        limit: this.options.pageSize ?? 500,
+        continue: continueToken,
+      });
+      if (signal.aborted) return resourceVersion;
+      for (const raw of page.items) {
+        const object = this.parse(raw);
+        if (object) seen.set(objectKey(object), object);
+      }
+      continueToken = page.metadata.continue || undefined;
+      resourceVersion = page.metadata.resourceVersion;
+    } while (continueToken);
+    const inScope = (key: string) => ref.namespace === undefined || key.startsWith(`${ref.namespace}/`);
+    for (const key of [...this.store.keys()]) if (inScope(key) && !seen.has(key)) this.remove(key);
+    for (const object of seen.values()) this.upsert(object);
+    if (firstSync && --this.unsyncedScopes === 0) {
+      this.hasSyncedFlag = true;
+      this.syncedResolve();
+    }
+    return resourceVersion;
+  }
+
+  /** Watches until the version is gone (true: relist) or the stream ends (false: rewatch). */
+  private async watchOnce(ref: ResourceRef, version: { rv: string }, signal: AbortSignal): Promise<boolean> {
+    let gone = false;
+    const stream = new AbortController();
+    const onAbort = () => stream.abort();
+    signal.addEventListener("abort", onAbort);
+    try {
+      await this.options.client.watch<unknown>(
+        ref,
+        {
+          resourceVersion: version.rv,
+          allowWatchBookmarks: true,
+          labelSelector: this.options.labelSelector,
+          timeoutSeconds: 240 + Math.floor(Math.random() * 120),
+        },
+        (event: WatchEvent<unknown>) => {
+          if (event.type === "ERROR") {
+            const status = event.object as { code?: number; message?: string };
+            if (status.code === 410) gone = true;
+            else this.options.log.warn({ status }, "watch error event");
+            stream.abort();
+            return;
+          }
+          const meta = (event.object as KubeObject).metadata;
+          if (event.type === "BOOKMARK") {
+            version.rv = meta.resourceVersion ?? version.rv;
+            return;
+          }
+          const object = this.parse(event.object);
+          if (object && event.type === "DELETED") this.remove(objectKey(object));
+          else if (object) this.upsert(object);
+          version.rv = meta.resourceVersion ?? version.rv;
+        },
+        stream.signal,
+      );
+    } catch (error) {
+      if (!stream.signal.aborted) throw error;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+    return gone;
+  }
+
+  /** Runs until `signal` aborts; never throws. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { ref, namespaces } = this.options;
+    const scopes = namespaces ? namespaces.map((namespace) => ({ ...ref, namespace })) : [ref];
+    await Promise.all(scopes.map((scope) => this.runScope(scope, signal)));
+  }
+
+  private async runScope(ref: ResourceRef, signal: AbortSignal): Promise<void> {
+    let failures = 0;
+    let needsList = true;
+    let firstSync = true;
+    const version = { rv: "" };
+    while (!signal.aborted) {
+      try {
+        if (needsList) {
+          version.rv = await this.relist(ref, signal, firstSync);
+          firstSync = false;
+          needsList = false;
+        }
+        needsList = await this.watchOnce(ref, version, signal);
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) return;
+        failures++;
+        if (error instanceof ApiError && error.kind === "Gone") needsList = true;
+        const delay = backoffDelay(failures, { baseMs: 200, maxMs: 30_000 });
+        this.options.log.warn(
+          { resource: ref.plural, namespace: ref.namespace, err: (error as Error).message, retryInMs: delay },
+          "list/watch failed; retrying",
+        );
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+}

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "vitest";
+import { backoffDelay, WorkQueue } from "./queue.ts";
+
+describe("WorkQueue", () => {
+  it("merges repeated adds of a waiting key", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    q.add("b");
+    q.add("a");
+    expect(q.depth).toBe(2);
+    expect((await q.get())?.key).toBe("a");
+    expect((await q.get())?.key).toBe("b");
+  });
+
+  it("never hands out a key that is in flight; re-adds it after done()", async () => {
+    const q = new WorkQueue();
+    q.add("a");
+    const first = await q.get();
+    q.add("a"); // an event while "a" is being reconciled
+    expect(q.depth).toBe(0);
+    q.add("b");
+    expect((await q.get())?.key).toBe("b");
+    q.done(first!.key);
+    expect(q.depth).toBe(1);
+    expect((await q.get())?.key).toBe("a");
+  });
+
+  it("wakes a waiting worker", async () => {
+    const q = new WorkQueue();
+    const next = q.get();
+    q.add("x");
+    expect((await next)?.key).toBe("x");
+  });
+
+  it("backs off exponentially per key and forgets after success", () => {
+    const q = new WorkQueue({ baseMs: 10, maxMs: 100 });
+    expect(q.addRateLimited("k")).toBe(10);
+    expect(q.addRateLimited("k")).toBe(20);
+    expect(q.addRateLimited("k")).toBe(40);
+    expect(q.addRateLimited("k")).toBe(80);
+    expect(q.addRateLimited("k")).toBe(100);
+    expect(q.retries("k")).toBe(5);
+    q.forget("k");
+    expect(q.addRateLimited("k")).toBe(10);
+    q.shutDown();
+  });
+
+  it("honours a longer minimum delay such as Retry-After", () => {
+    const q = new WorkQueue({ baseMs: 10, maxMs: 100 });
+    expect(q.addRateLimited("k", 1000)).toBe(1000);
+    q.shutDown();
+  });
+
+  it("adds after a delay, the earliest of several pending delays winning", async () => {
+    const q = new WorkQueue();
+    q.addAfter("k", 200);
+    q.addAfter("k", 20);
+    const started = Date.now();
+    expect((await q.get())?.key).toBe("k");
+    expect(Date.now() - started).toBeLessThan(150);
+  });
+
+  it("releases waiting workers on shutdown", async () => {
+    const q = new WorkQueue();
+    const next = q.get();
+    q.shutDown();
+    expect(await next).toBeUndefined();
+  });
+});
+
+describe("backoffDelay", () => {
+  it("doubles from the base up to the maximum", () => {
+    expect([1, 2, 3, 20].map((n) => backoffDelay(n, { baseMs: 5, maxMs: 1000 }))).toEqual([5, 10, 20, 1000]);
+  });
+});
