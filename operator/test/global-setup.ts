@@ -1,6 +1,8 @@
 // Starts the one real control plane that every integration test file of a run shares.
 import type { TestProject } from "vitest/node";
+import { join } from "node:path";
 import { ControlPlane } from "../harness/control-plane.ts";
+import { kubectlFor } from "../harness/kubectl.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,6 +18,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   log(
     `kube-apiserver ${await plane.serverVersion()} ready in ${(plane.timings.totalMs / 1000).toFixed(1)} s`,
   );
+  const crds = join(import.meta.dirname, "..", "..", "crds");
+  const kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
+  await kubectl.ok(["apply", "--server-side", "-f", crds]);
+  await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
   project.provide("kubeconfig", plane.kubeconfigPath);
   project.provide("kubectlPath", plane.binaries.kubectl);
   project.provide("controlPlaneDir", plane.dir);

@@ -24,9 +24,12 @@ describe("generated CRDs", () => {
         if (items?.properties) walk(items, `${childPath}[]`);
       }
     };
-    const version = (mailDeviceCrd.spec as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] }).versions[0]!;
+    const version = (
+      mailDeviceCrd.spec as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] }
+    ).versions[0]!;
     const root = version.schema.openAPIV3Schema;
-    for (const top of ["spec", "status"]) walk((root.properties as Record<string, Record<string, unknown>>)[top]!, top);
+    for (const top of ["spec", "status"])
+      walk((root.properties as Record<string, Record<string, unknown>>)[top]!, top);
     expect(missing).toEqual([]);
   });
 

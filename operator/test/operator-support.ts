@@ -1,0 +1,119 @@
+// Runs the operator in-process for integration tests, watching only the test's namespaces, and
+// captures its logs and API writes so tests can assert on them.
+import { Writable } from "node:stream";
+import { inject } from "vitest";
+import { verify } from "@node-rs/argon2";
+import type { OperatorConfig } from "../src/context.ts";
+import { KubeClient, loadKubeConfig } from "../src/kube/client.ts";
+import { createLogger } from "../src/log.ts";
+import { Operator, defaultConfig } from "../src/operator.ts";
+import { parseShard, type PassdbEntry } from "../src/passdb/format.ts";
+import type { Kubectl } from "../harness/kubectl.ts";
+
+export interface RunningOperator {
+  operator: Operator;
+  logs: string[];
+  /** Write requests (create, update, patch, delete) since start or the last reset. */
+  writes: { verb: string; path: string }[];
+  stop(): Promise<void>;
+}
+
+/** Small argon2 parameters keep tests fast; production defaults are tested in unit tests. */
+export const testArgon2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+export async function startOperator(
+  overrides: Partial<OperatorConfig> & { passdbNamespace: string },
+): Promise<RunningOperator> {
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(...chunk.toString("utf8").split("\n").filter(Boolean));
+      done();
+    },
+  });
+  const log = createLogger("debug", sink);
+  const client = await KubeClient.create(loadKubeConfig(inject("kubeconfig")), "devicepass-test");
+  const writes: { verb: string; path: string }[] = [];
+  client.observer = (verb, path) => {
+    if (["create", "update", "patch", "delete"].includes(verb)) writes.push({ verb, path });
+  };
+  const config: OperatorConfig = { ...defaultConfig, argon2: testArgon2, passdbShards: 4, ...overrides };
+  const operator = new Operator({ client, config, log });
+  await operator.start();
+  return {
+    operator,
+    logs,
+    writes,
+    stop: async () => {
+      await operator.stop();
+      await client.close();
+    },
+  };
+}
+
+interface SecretJson {
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+export async function passdbEntries(kubectl: Kubectl, namespace: string): Promise<PassdbEntry[]> {
+  const list = await kubectl.json<{ items: SecretJson[] }>([
+    "get", "secrets", "-n", namespace, "-l", "app.kubernetes.io/component=passdb",
+  ]); // prettier-ignore
+  return list.items.flatMap((s) =>
+    parseShard(
+      Object.fromEntries(
+        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+      ),
+    ),
+  );
+}
+
+export async function secretData(
+  kubectl: Kubectl,
+  namespace: string,
+  name: string,
+): Promise<Record<string, string>> {
+  const secret = await kubectl.json<SecretJson>(["get", "secret", name, "-n", namespace]);
+  return Object.fromEntries(
+    Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+  );
+}
+
+export async function devicePassword(
+  kubectl: Kubectl,
+  namespace: string,
+  secretName: string,
+): Promise<string> {
+  return (await secretData(kubectl, namespace, secretName)).password!;
+}
+
+/** Would the mail server accept `password` for `device` (namespace/name)? Checks the database's hash. */
+export async function accepts(entries: PassdbEntry[], device: string, password: string): Promise<boolean> {
+  const entry = entries.find((e) => e.device === device);
+  if (!entry) return false;
+  return verify(entry.hash.replace(/^\{ARGON2ID\}/, ""), password);
+}
+
+export interface Condition {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export async function readyCondition(
+  kubectl: Kubectl,
+  kind: string,
+  namespace: string,
+  name: string,
+): Promise<Condition | undefined> {
+  const object = await kubectl.json<{ status?: { conditions?: Condition[] } }>([
+    "get",
+    kind,
+    name,
+    "-n",
+    namespace,
+  ]);
+  return object.status?.conditions?.find((c) => c.type === "Ready");
+}
