@@ -22,6 +22,12 @@ Options:
   --argon2-iterations N           argon2id time cost (default: 2)
   --argon2-parallelism N          argon2id lanes (default: 1)
   --default-client-settings JSON  recommended IMAP/POP3/SMTP settings for addresses without their own
+  --doveadm-url URL               Dovecot's doveadm HTTP API (http://host:port/doveadm/v1), to cut sessions
+  --doveadm-api-key-file PATH     file holding the doveadm API key (required with --doveadm-url)
+  --kick-repeat-seconds N         kick sessions again N seconds later, once the mounted database
+                                  has surely reached Dovecot (default: 90; 0 disables)
+  --metrics-addr ADDR             serve Prometheus /metrics on ADDR, e.g. :8080 (default: 0, off)
+  --health-addr ADDR              serve /healthz and /readyz on ADDR, e.g. :8081 (default: 0, off)
   --log-level LEVEL               trace, debug, info, warn, error (default: info)
   -h, --help                      show this help
 `;
@@ -31,6 +37,8 @@ export interface CommandLine {
   sandbox: boolean;
   kubeconfig: string | undefined;
   logLevel: string;
+  metricsAddr: string;
+  healthAddr: string;
   config: OperatorConfig;
 }
 
@@ -60,6 +68,11 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       "argon2-parallelism": { type: "string" },
       "default-client-settings": { type: "string" },
       "log-level": { type: "string" },
+      "doveadm-url": { type: "string" },
+      "doveadm-api-key-file": { type: "string" },
+      "kick-repeat-seconds": { type: "string" },
+      "metrics-addr": { type: "string" },
+      "health-addr": { type: "string" },
     },
   });
   const flag = (name: keyof typeof values, envName: string) =>
@@ -73,11 +86,18 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
     defaultClientSettings = parsed.data;
   }
   const argon2 = defaultConfig.argon2;
+  const doveadmUrl = flag("doveadm-url", "DOVEADM_URL");
+  const doveadmKeyFile = flag("doveadm-api-key-file", "DOVEADM_API_KEY_FILE");
+  if (doveadmUrl && !doveadmKeyFile) throw new Error("--doveadm-url needs --doveadm-api-key-file");
+  const kickRepeat = flag("kick-repeat-seconds", "KICK_REPEAT_SECONDS");
+  const repeatSeconds = kickRepeat === "0" ? 0 : positiveInt("kick-repeat-seconds", kickRepeat, 90);
   return {
     help: values.help ?? false,
     sandbox: values.sandbox ?? false,
     kubeconfig: values.kubeconfig,
     logLevel: flag("log-level", "LOG_LEVEL") ?? "info",
+    metricsAddr: flag("metrics-addr", "METRICS_ADDR") ?? "0",
+    healthAddr: flag("health-addr", "HEALTH_ADDR") ?? "0",
     config: {
       ...defaultConfig,
       namespaces: namespaces && namespaces.length > 0 ? namespaces : undefined,
@@ -112,6 +132,10 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
         ),
       },
       defaultClientSettings,
+      doveadm:
+        doveadmUrl && doveadmKeyFile
+          ? { url: doveadmUrl, apiKeyFile: doveadmKeyFile, repeatAfterMs: repeatSeconds * 1000 }
+          : undefined,
     },
   };
 }

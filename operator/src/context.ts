@@ -7,6 +7,7 @@ import type { Logger } from "./log.ts";
 import type { PassdbView } from "./passdb/view.ts";
 import type { SecretObject } from "./policy/secret.ts";
 import type { Informer } from "./runtime/informer.ts";
+import type { SessionKicker } from "./sessions/kicker.ts";
 
 export interface OperatorConfig {
   /** Namespaces to watch; undefined watches all. */
@@ -20,6 +21,8 @@ export interface OperatorConfig {
   argon2: Argon2Parameters;
   defaultClientSettings: ClientSettings;
   workers: number;
+  /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
+  doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
 }
 
 export interface Caches {
@@ -40,6 +43,7 @@ export interface Enqueue {
 export interface Metrics {
   credential(event: "issued" | "rotated" | "revoked"): void;
   passdbWrite(shards: number, entries: number, bytes: number): void;
+  kicked(ok: boolean): void;
 }
 
 export interface OperatorContext {
@@ -51,6 +55,8 @@ export interface OperatorContext {
   passdb: PassdbView;
   enqueue: Enqueue;
   metrics: Metrics;
+  /** Cuts sessions when a password stops working; undefined when no mail server is configured. */
+  sessions: SessionKicker | undefined;
   now: () => Date;
 }
 

@@ -7,6 +7,8 @@ import { parseCommandLine, usage } from "./config.ts";
 import { pino } from "pino";
 import { createLogger } from "./log.ts";
 import { Operator } from "./operator.ts";
+import { OperatorMetrics } from "./metrics.ts";
+import { serve } from "./http.ts";
 
 /** Is a cluster configured, the way kubectl and client-node look for one? */
 function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
@@ -58,7 +60,20 @@ async function main(): Promise<void> {
   const version = await client.request<{ gitVersion: string }>("GET", "/version");
   log.info({ server: client.server, version: version.gitVersion }, "connected to the cluster");
 
-  const operator = new Operator({ client, config: cli.config, log });
+  const metrics = new OperatorMetrics();
+  client.observer = metrics.observeRequest;
+  const operator = new Operator({ client, config: cli.config, log, metrics });
+  const probes = { healthy: () => true, ready: () => operator.synced };
+  for (const [address, handlers] of [
+    [cli.metricsAddr, { registry: metrics.registry }],
+    [cli.healthAddr, { probes }],
+  ] as const) {
+    const server = await serve(address, handlers);
+    if (server) {
+      cleanups.push(() => new Promise((resolve) => server.close(() => resolve())));
+      log.info({ address: server.address() }, "serving HTTP");
+    }
+  }
   cleanups.push(async () => {
     await operator.stop();
     await client.close();

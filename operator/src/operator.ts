@@ -22,6 +22,9 @@ import { normalizeAddress } from "./policy/address-claims.ts";
 import { credentialsComponent, type SecretObject } from "./policy/secret.ts";
 import { Controller, type ControllerMetrics } from "./runtime/controller.ts";
 import { Informer, objectKey } from "./runtime/informer.ts";
+import { SessionKicker, doveadmFromFile } from "./sessions/kicker.ts";
+import { reasons } from "./api/conditions.ts";
+import { OperatorMetrics } from "./metrics.ts";
 
 export const defaultConfig: OperatorConfig = {
   namespaces: undefined,
@@ -33,11 +36,13 @@ export const defaultConfig: OperatorConfig = {
   argon2: { memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 },
   defaultClientSettings: {},
   workers: 8,
+  doveadm: undefined,
 };
 
 const noMetrics: Metrics & ControllerMetrics = {
   credential: () => {},
   passdbWrite: () => {},
+  kicked: () => {},
   reconciled: () => {},
   queueWaited: () => {},
   retried: () => {},
@@ -72,6 +77,7 @@ export class Operator {
   readonly cache: Caches;
   readonly passdb = new PassdbView();
   readonly controllers: { device: Controller; address: Controller; passdb: Controller };
+  readonly sessions: SessionKicker | undefined;
   private readonly abort = new AbortController();
   private informerRuns: Promise<void>[] = [];
   private readonly log: Logger;
@@ -116,11 +122,27 @@ export class Operator {
     this.cache.addresses.addIndex(indexNames.mailAddress, (a) => [normalizeAddress(a.spec.address)]);
     this.cache.devices.addIndex(indexNames.addressObject, (d) => [addressKeyOf(d)]);
 
+    const events = new EventRecorder(client, "devicepass", log);
+    this.sessions = config.doveadm
+      ? new SessionKicker({
+          cutter: doveadmFromFile(config.doveadm.url, config.doveadm.apiKeyFile),
+          log,
+          repeatAfterMs: config.doveadm.repeatAfterMs,
+          onResult: (mailAddress, outcome) => {
+            metrics.kicked(outcome.ok);
+            for (const claimant of this.cache.addresses.byIndex(indexNames.mailAddress, mailAddress)) {
+              if (!outcome.ok) events.record(claimant, "Warning", reasons.KickFailed, outcome.message);
+              this.controllers.address.enqueue(objectKey(claimant));
+            }
+          },
+        })
+      : undefined;
     const ctx: OperatorContext = {
       config,
       client,
       log,
-      events: new EventRecorder(client, "devicepass", log),
+      events,
+      sessions: this.sessions,
       cache: this.cache,
       passdb: this.passdb,
       enqueue: {
@@ -154,6 +176,10 @@ export class Operator {
         metrics,
       }),
     };
+    if (metrics instanceof OperatorMetrics) {
+      for (const controller of Object.values(this.controllers))
+        metrics.watchQueue(controller.name, controller.queue);
+    }
     this.wire(ctx);
   }
 
@@ -188,11 +214,13 @@ export class Operator {
       this.passdb.update(objectKey(shard), deleted ? undefined : shard);
       ctx.enqueue.passdb(); // a hand edit or deletion is rewritten
     });
-    this.passdb.onChange((changed) => {
-      for (const entry of changed) {
+    this.passdb.onChange((changes) => {
+      for (const { kind, entry } of changes) {
         device(entry.device);
         const d = this.cache.devices.get(entry.device);
         if (d) address(addressKeyOf(d));
+        // A password the database no longer accepts: cut the sessions opened with it.
+        if (kind !== "added") this.sessions?.kick(entry.address);
       }
     });
   }
@@ -211,6 +239,7 @@ export class Operator {
       "caches synced",
     );
     for (const controller of Object.values(this.controllers)) controller.start();
+    this.sessions?.start();
     // Level-based start: every object gets one pass, whatever happened while we were away.
     for (const d of this.cache.devices.list()) this.controllers.device.enqueue(objectKey(d));
     for (const a of this.cache.addresses.list()) this.controllers.address.enqueue(objectKey(a));
@@ -223,7 +252,7 @@ export class Operator {
 
   /** Stops the controllers (reconciles in flight finish), then the caches. */
   async stop(): Promise<void> {
-    await Promise.all(Object.values(this.controllers).map((c) => c.stop()));
+    await Promise.all([...Object.values(this.controllers).map((c) => c.stop()), this.sessions?.stop()]);
     this.abort.abort();
     await Promise.all(this.informerRuns);
   }

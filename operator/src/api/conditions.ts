@@ -19,5 +19,11 @@ export const reasons = {
   Reissued: "Reissued",
   PasswordReplaced: "PasswordReplaced",
   Revoked: "Revoked",
+  // Cutting sessions (condition SessionsCut on MailAddress)
+  SessionsKicked: "SessionsKicked",
+  KickFailed: "KickFailed",
 } as const;
+
+/** MailAddress condition: were the sessions of a revoked or rotated password cut? */
+export const SessionsCut = "SessionsCut";
 export type Reason = (typeof reasons)[keyof typeof reasons];

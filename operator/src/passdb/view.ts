@@ -6,9 +6,9 @@ import { parseShard, type PassdbEntry } from "./format.ts";
 export class PassdbView {
   private readonly byDevice = new Map<string, PassdbEntry>();
   private readonly byShard = new Map<string, PassdbEntry[]>();
-  private readonly listeners: ((changed: PassdbEntry[]) => void)[] = [];
+  private readonly listeners: ((changes: EntryChange[]) => void)[] = [];
 
-  onChange(listener: (changed: PassdbEntry[]) => void): void {
+  onChange(listener: (changes: EntryChange[]) => void): void {
     this.listeners.push(listener);
   }
 
@@ -33,10 +33,28 @@ export class PassdbView {
     for (const entry of after) this.byDevice.set(entry.device, entry);
     if (after.length > 0) this.byShard.set(shardKey, after);
     else this.byShard.delete(shardKey);
-    const previous = new Map(before.map((e) => [e.device, e.hash + "\t" + e.protocols.join(",")]));
-    const changed = after.filter((e) => previous.get(e.device) !== e.hash + "\t" + e.protocols.join(","));
-    const kept = new Set(after.map((e) => e.device));
-    changed.push(...before.filter((e) => !kept.has(e.device)));
-    if (changed.length > 0) for (const listener of this.listeners) listener(changed);
+    const changes = diffEntries(before, after);
+    if (changes.length > 0) for (const listener of this.listeners) listener(changes);
   }
+}
+
+export interface EntryChange {
+  kind: "added" | "changed" | "removed";
+  /** The entry now, or the removed one. */
+  entry: PassdbEntry;
+}
+
+/** What changed between two versions of a shard's entries. */
+export function diffEntries(before: readonly PassdbEntry[], after: readonly PassdbEntry[]): EntryChange[] {
+  const fingerprint = (e: PassdbEntry) => `${e.address}\t${e.hash}\t${e.protocols.join(",")}`;
+  const previous = new Map(before.map((e) => [e.device, fingerprint(e)]));
+  const changes: EntryChange[] = [];
+  for (const entry of after) {
+    const was = previous.get(entry.device);
+    if (was === undefined) changes.push({ kind: "added", entry });
+    else if (was !== fingerprint(entry)) changes.push({ kind: "changed", entry });
+  }
+  const kept = new Set(after.map((e) => e.device));
+  for (const entry of before) if (!kept.has(entry.device)) changes.push({ kind: "removed", entry });
+  return changes;
 }

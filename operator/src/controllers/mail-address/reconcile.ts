@@ -2,6 +2,8 @@
 // every credential of the address's devices is revoked (its finalizer).
 import { isDeepStrictEqual } from "node:util";
 import { apiVersion, finalizers, kinds } from "../../api/names.ts";
+import { Ready, SessionsCut, reasons } from "../../api/conditions.ts";
+import { normalizeAddress } from "../../policy/address-claims.ts";
 import type { MailAddressStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { isNotFound } from "../../kube/errors.ts";
@@ -66,14 +68,27 @@ export function reconcileMailAddress(ctx: OperatorContext) {
 
     const readiness = addressReadiness(standingOfAddress(ctx.cache, address), devices);
     const previous = address.status ?? {};
+    let conditions = setCondition(
+      previous.conditions,
+      { type: Ready, ...readiness },
+      address.metadata.generation,
+      ctx.now(),
+    );
+    const kick = ctx.sessions?.lastOutcome(normalizeAddress(address.spec.address));
+    if (kick) {
+      const cut = kick.ok
+        ? { status: "True" as const, reason: reasons.SessionsKicked, message: kick.message }
+        : { status: "False" as const, reason: reasons.KickFailed, message: `${kick.message} Retrying.` };
+      conditions = setCondition(
+        conditions,
+        { type: SessionsCut, ...cut },
+        address.metadata.generation,
+        kick.at,
+      );
+    }
     const status: MailAddressStatus = {
       observedGeneration: address.metadata.generation,
-      conditions: setCondition(
-        previous.conditions,
-        { type: "Ready", ...readiness },
-        address.metadata.generation,
-        ctx.now(),
-      ),
+      conditions,
       devices: devices.length,
       readyDevices: devices.filter(isReady).length,
     };

@@ -1,0 +1,58 @@
+import { createServer, type IncomingMessage } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DoveadmClient, interpretKickResponse } from "./doveadm.ts";
+
+describe("interpretKickResponse", () => {
+  it("treats a response and 'no sessions' (exit code 68) as success", () => {
+    expect(interpretKickResponse('[["doveadmResponse",[],"t"]]').ok).toBe(true);
+    expect(interpretKickResponse('[["error",{"type":"exitCode","exitCode":68},"t"]]')).toEqual({
+      ok: true,
+      message: "No session was open.",
+    });
+  });
+
+  it("reports other errors and garbage", () => {
+    expect(interpretKickResponse('[["error",{"type":"exitCode","exitCode":75},"t"]]').ok).toBe(false);
+    expect(interpretKickResponse("<html>").ok).toBe(false);
+    expect(interpretKickResponse("{}").ok).toBe(false);
+  });
+});
+
+describe("DoveadmClient", () => {
+  const seen: { auth?: string | undefined; body: string }[] = [];
+  const server = createServer((req: IncomingMessage, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      seen.push({ auth: req.headers.authorization, body });
+      if (req.headers.authorization !== `X-Dovecot-API ${Buffer.from("s3cret").toString("base64")}`) {
+        res.writeHead(401).end();
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end('[["doveadmResponse",[],"x"]]');
+    });
+  });
+  let url = "";
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address() as { port: number };
+    url = `http://127.0.0.1:${address.port}/doveadm/v1`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("posts a kick for the address with the base64 API key", async () => {
+    expect(await new DoveadmClient(url, "s3cret\n").kick("alice@example.com")).toEqual({
+      ok: true,
+      message: "Open sessions were closed.",
+    });
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual([
+      ["kick", { mask: ["alice@example.com"] }, expect.any(String)],
+    ]);
+  });
+
+  it("reports a refused key", async () => {
+    const result = await new DoveadmClient(url, "wrong").kick("alice@example.com");
+    expect(result.ok).toBe(false);
+    expect(result.message).toContain("HTTP 401");
+  });
+});

@@ -1,0 +1,61 @@
+// Cuts a mail address's open IMAP/POP3 sessions through Dovecot's doveadm HTTP API (`kick`).
+import { request } from "undici";
+
+export interface KickResult {
+  ok: boolean;
+  /** Sessions that were open (Dovecot reports none as exit code 68, which counts as success). */
+  message: string;
+}
+
+export interface SessionCutter {
+  kick(address: string): Promise<KickResult>;
+}
+
+/** doveadm's "not found": the user had no sessions to kick. */
+const exitCodeNotFound = 68;
+
+export class DoveadmClient implements SessionCutter {
+  private readonly url: string;
+  private readonly authorization: string;
+  private readonly timeoutMs: number;
+
+  constructor(url: string, apiKey: string, timeoutMs = 10_000) {
+    this.url = url;
+    // Dovecot wants the key base64-encoded; the raw key gets 401.
+    this.authorization = `X-Dovecot-API ${Buffer.from(apiKey.trim(), "utf8").toString("base64")}`;
+    this.timeoutMs = timeoutMs;
+  }
+
+  async kick(address: string): Promise<KickResult> {
+    const tag = `devicepass-${Date.now()}`;
+    const res = await request(this.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: this.authorization },
+      body: JSON.stringify([["kick", { mask: [address] }, tag]]),
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200)
+      return { ok: false, message: `doveadm answered HTTP ${res.statusCode}: ${text.slice(0, 200)}` };
+    return interpretKickResponse(text);
+  }
+}
+
+/** Reads doveadm's `[[type, body, tag]]` answer to one kick command. */
+export function interpretKickResponse(text: string): KickResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, message: `doveadm answered something that is not JSON: ${text.slice(0, 200)}` };
+  }
+  const first = Array.isArray(parsed) ? (parsed[0] as unknown[] | undefined) : undefined;
+  if (!Array.isArray(first))
+    return { ok: false, message: `unexpected doveadm answer: ${text.slice(0, 200)}` };
+  const [type, body] = first as [string, unknown];
+  if (type === "doveadmResponse") return { ok: true, message: "Open sessions were closed." };
+  const exitCode = (body as { exitCode?: number } | undefined)?.exitCode;
+  if (type === "error" && exitCode === exitCodeNotFound) return { ok: true, message: "No session was open." };
+  return { ok: false, message: `doveadm kick failed: ${JSON.stringify(body)}` };
+}
