@@ -24,11 +24,12 @@ import {
   type PasswordRecord,
   type SecretObject,
 } from "../../policy/secret.ts";
-import { awaitChange, type Action, type ReconcileContext } from "../../runtime/controller.ts";
+import { awaitChange, requeueAfter, type Action, type ReconcileContext } from "../../runtime/controller.ts";
 import { cachedSecret, gatherStanding, secretNameOf } from "../gather.ts";
 import type { AddressStanding } from "../../policy/address-claims.ts";
 
 const fieldManager = controllerNames.device;
+const secretConflictRecheckMs = 10_000;
 
 export function reconcileMailDevice(ctx: OperatorContext) {
   return async (key: string, { log }: ReconcileContext): Promise<Action> => {
@@ -63,6 +64,8 @@ export function reconcileMailDevice(ctx: OperatorContext) {
       return awaitChange;
     }
     await writeStatus(ctx, device, standing, decision, written?.kind === "secret" ? written.secret : secret);
+    // Someone else's Secret is outside our label-filtered cache: look again now and then.
+    if (decision.ready.reason === reasons.SecretConflict) return requeueAfter(secretConflictRecheckMs);
     return awaitChange;
   };
 }
