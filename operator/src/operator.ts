@@ -80,6 +80,7 @@ export class Operator {
   readonly sessions: SessionKicker | undefined;
   private readonly abort = new AbortController();
   private informerRuns: Promise<void>[] = [];
+  private controllersStarted = false;
   private readonly log: Logger;
 
   constructor({ client, config, log, metrics = noMetrics, now = () => new Date() }: OperatorOptions) {
@@ -227,17 +228,25 @@ export class Operator {
 
   /** Starts the caches, waits until they are synced, then starts the controllers. */
   async start(): Promise<void> {
+    await this.startCaches();
+    this.startControllers();
+  }
+
+  /** Fills the caches and keeps them current: a standby replica does this and nothing more. */
+  async startCaches(): Promise<void> {
     const signal = this.abort.signal;
     this.informerRuns = Object.values(this.cache).map((informer: Informer<never>) => informer.run(signal));
     await Promise.all(Object.values(this.cache).map((informer: Informer<never>) => informer.synced));
     this.log.info(
-      {
-        addresses: this.cache.addresses.size,
-        devices: this.cache.devices.size,
-        secrets: this.cache.secrets.size,
-      },
+      { addresses: this.cache.addresses.size, devices: this.cache.devices.size, secrets: this.cache.secrets.size },
       "caches synced",
     );
+  }
+
+  /** Starts reconciling (the leader does this), beginning with one pass over every object. */
+  startControllers(): void {
+    if (this.controllersStarted) return;
+    this.controllersStarted = true;
     for (const controller of Object.values(this.controllers)) controller.start();
     this.sessions?.start();
     // Level-based start: every object gets one pass, whatever happened while we were away.
