@@ -238,7 +238,11 @@ export class Operator {
     this.informerRuns = Object.values(this.cache).map((informer: Informer<never>) => informer.run(signal));
     await Promise.all(Object.values(this.cache).map((informer: Informer<never>) => informer.synced));
     this.log.info(
-      { addresses: this.cache.addresses.size, devices: this.cache.devices.size, secrets: this.cache.secrets.size },
+      {
+        addresses: this.cache.addresses.size,
+        devices: this.cache.devices.size,
+        secrets: this.cache.secrets.size,
+      },
       "caches synced",
     );
   }
