@@ -1,5 +1,5 @@
-// Test projects: fast unit tests of pure code, and integration tests that share one real
-// control plane per run (started by the integration project's global setup).
+// Test projects: fast unit tests of pure code, and integration and end-to-end tests that share
+// one real control plane per run (started by their common global setup).
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -15,6 +15,17 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["operator/test/**/*.test.ts"],
+          exclude: ["operator/test/e2e/**"],
+          globalSetup: ["operator/test/global-setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // The operator as a process, kubectl as the user, Debian's Dovecot and Postfix as the mail server.
+        test: {
+          name: "e2e",
+          include: ["operator/test/e2e/**/*.test.ts"],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -1,4 +1,4 @@
-// Starts the one real control plane that every integration test file of a run shares.
+// Starts the one real control plane that every integration and end-to-end test file of a run shares.
 import type { TestProject } from "vitest/node";
 import { join } from "node:path";
 import { ControlPlane } from "../harness/control-plane.ts";
@@ -12,7 +12,7 @@ declare module "vitest" {
   }
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+async function startPlane(): Promise<ControlPlane> {
   const log = (line: string) => console.log(`[control-plane] ${line}`);
   const plane = await ControlPlane.start({ log });
   log(
@@ -22,8 +22,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
   await kubectl.ok(["apply", "--server-side", "-f", crds]);
   await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
+  return plane;
+}
+
+// Vitest runs each project's global setup on its own (and may load this module once per project),
+// so the plane is shared through globalThis and stopped when the last project tears down.
+interface Shared {
+  plane: Promise<ControlPlane>;
+  users: number;
+}
+const sharedKey = Symbol.for("devicepass.test.controlPlane");
+const registry = globalThis as { [sharedKey]?: Shared };
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const shared = (registry[sharedKey] ??= { plane: startPlane(), users: 0 });
+  shared.users++;
+  const plane = await shared.plane;
   project.provide("kubeconfig", plane.kubeconfigPath);
   project.provide("kubectlPath", plane.binaries.kubectl);
   project.provide("controlPlaneDir", plane.dir);
-  return () => plane.stop();
+  return async () => {
+    if (--shared.users > 0) return;
+    delete registry[sharedKey];
+    await plane.stop();
+  };
 }
