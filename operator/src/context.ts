@@ -1,5 +1,6 @@
 // What every controller shares: configuration, the API client, the caches, and the clock.
-import type { ClientSettings, MailAddress, MailDevice } from "./api/schemas.ts";
+import type { ClientSettings, MailAddress, MailDevice, MailDomain } from "./api/schemas.ts";
+import type { DomainRules } from "./policy/address-claims.ts";
 import type { Argon2Parameters } from "./credentials/password.ts";
 import type { KubeClient } from "./kube/client.ts";
 import type { EventRecorder } from "./kube/events.ts";
@@ -21,6 +22,8 @@ export interface OperatorConfig {
   argon2: Argon2Parameters;
   defaultClientSettings: ClientSettings;
   workers: number;
+  /** Addresses whose domain has no MailDomain get no credentials (off: single-tenant clusters). */
+  requireMailDomain: boolean;
   /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
   doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
 }
@@ -32,6 +35,14 @@ export interface Caches {
   secrets: Informer<SecretObject>;
   /** The password database's shard Secrets. */
   passdbShards: Informer<SecretObject>;
+  /** MailDomains, cluster-scoped, by name. */
+  domains: Informer<MailDomain>;
+  /** Namespaces, for MailDomain namespace selectors. */
+  namespaces: Informer<NamespaceObject>;
+}
+
+export interface NamespaceObject {
+  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
 }
 
 export interface Enqueue {
@@ -52,6 +63,8 @@ export interface OperatorContext {
   log: Logger;
   events: EventRecorder;
   cache: Caches;
+  /** The tenant boundary: MailDomains and the namespaces they admit. */
+  rules: DomainRules;
   passdb: PassdbView;
   enqueue: Enqueue;
   metrics: Metrics;
@@ -65,4 +78,5 @@ export const controllerNames = {
   device: "devicepass-maildevice",
   address: "devicepass-mailaddress",
   passdb: "devicepass-passdb",
+  domain: "devicepass-maildomain",
 } as const;

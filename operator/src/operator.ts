@@ -1,15 +1,25 @@
 // Assembles the operator: caches (informers), the three controllers, and the event wiring
 // that maps a change of one object to the keys it concerns.
 import { labels, managedByValue, passdbComponent } from "./api/names.ts";
-import { mailAddressSchema, mailDeviceSchema, type MailAddress, type MailDevice } from "./api/schemas.ts";
+import {
+  mailAddressSchema,
+  mailDeviceSchema,
+  mailDomainSchema,
+  type MailAddress,
+  type MailDevice,
+  type MailDomain,
+} from "./api/schemas.ts";
+import { reconcileMailDomain } from "./controllers/mail-domain/reconcile.ts";
+import { domainOf } from "./policy/domain.ts";
 import {
   controllerNames,
   type Caches,
   type Metrics,
+  type NamespaceObject,
   type OperatorConfig,
   type OperatorContext,
 } from "./context.ts";
-import { indexNames, addressKeyOf, claimsOf } from "./controllers/gather.ts";
+import { indexNames, addressKeyOf, claimsOf, domainRules } from "./controllers/gather.ts";
 import { reconcileMailAddress } from "./controllers/mail-address/reconcile.ts";
 import { reconcileMailDevice } from "./controllers/mail-device/reconcile.ts";
 import { passdbKey, reconcilePassdb } from "./controllers/passdb/reconcile.ts";
@@ -36,6 +46,7 @@ export const defaultConfig: OperatorConfig = {
   argon2: { memoryCost: 19 * 1024, timeCost: 2, parallelism: 1 },
   defaultClientSettings: {},
   workers: 8,
+  requireMailDomain: true,
   doveadm: undefined,
 };
 
@@ -76,7 +87,7 @@ export interface OperatorOptions {
 export class Operator {
   readonly cache: Caches;
   readonly passdb = new PassdbView();
-  readonly controllers: { device: Controller; address: Controller; passdb: Controller };
+  readonly controllers: { device: Controller; address: Controller; passdb: Controller; domain: Controller };
   readonly sessions: SessionKicker | undefined;
   private readonly abort = new AbortController();
   private informerRuns: Promise<void>[] = [];
@@ -119,7 +130,15 @@ export class Operator {
         log: informerLog,
         labelSelector: `${labels.managedBy}=${managedByValue},${labels.component}=${passdbComponent}`,
       }),
+      domains: new Informer<MailDomain>({
+        client,
+        ref: resources.mailDomains,
+        log: informerLog,
+        parse: parse<MailDomain>(mailDomainSchema),
+      }),
+      namespaces: new Informer<NamespaceObject>({ client, ref: resources.namespaces, log: informerLog }),
     };
+    this.cache.addresses.addIndex(indexNames.domain, (a) => [domainOf(a.spec.address)]);
     this.cache.addresses.addIndex(indexNames.mailAddress, (a) => [normalizeAddress(a.spec.address)]);
     this.cache.devices.addIndex(indexNames.addressObject, (d) => [addressKeyOf(d)]);
 
@@ -145,6 +164,7 @@ export class Operator {
       events,
       sessions: this.sessions,
       cache: this.cache,
+      rules: domainRules(this.cache, config.requireMailDomain),
       passdb: this.passdb,
       enqueue: {
         device: (key) => this.controllers.device.enqueue(key),
@@ -176,6 +196,13 @@ export class Operator {
         workers: 1,
         metrics,
       }),
+      domain: new Controller({
+        name: controllerNames.domain,
+        reconcile: reconcileMailDomain(ctx),
+        log,
+        workers: 1,
+        metrics,
+      }),
     };
     if (metrics instanceof OperatorMetrics) {
       for (const controller of Object.values(this.controllers))
@@ -188,6 +215,12 @@ export class Operator {
     const device = (key: string) => ctx.enqueue.device(key);
     const address = (key: string) => ctx.enqueue.address(key);
     const devicesOfAddressKey = (key: string) => this.cache.devices.byIndex(indexNames.addressObject, key);
+    /** An address and everything that hangs on it: its devices, and the database. */
+    const revisitAddress = (a: MailAddress) => {
+      address(objectKey(a));
+      for (const d of devicesOfAddressKey(objectKey(a))) device(objectKey(d));
+      ctx.enqueue.passdb();
+    };
 
     this.cache.devices.onChange((d, old, deleted) => {
       if (deleted || meaningfulChange(d, old)) {
@@ -200,11 +233,23 @@ export class Operator {
       if (!deleted && !meaningfulChange(a, old) && JSON.stringify(a.spec) === JSON.stringify(old?.spec))
         return;
       // A change of one claim can change who wins the mail address: revisit every claimant.
-      for (const claimant of [a, ...claimsOf(this.cache, a)]) {
-        address(objectKey(claimant));
-        for (const d of devicesOfAddressKey(objectKey(claimant))) device(objectKey(d));
+      for (const claimant of [a, ...claimsOf(this.cache, a)]) revisitAddress(claimant);
+      this.controllers.domain.enqueue(domainOf(a.spec.address));
+    });
+    // A domain's rules, or a namespace's labels, decide which addresses may issue credentials.
+    this.cache.domains.onChange((domain) => {
+      for (const a of this.cache.addresses.byIndex(indexNames.domain, domain.metadata.name))
+        revisitAddress(a);
+      this.controllers.domain.enqueue(domain.metadata.name);
+    });
+    this.cache.namespaces.onChange((namespace, old, deleted) => {
+      if (!deleted && JSON.stringify(namespace.metadata.labels) === JSON.stringify(old?.metadata.labels))
+        return;
+      for (const a of this.cache.addresses.list()) {
+        if (a.metadata.namespace !== namespace.metadata.name) continue;
+        revisitAddress(a);
+        this.controllers.domain.enqueue(domainOf(a.spec.address));
       }
-      ctx.enqueue.passdb();
     });
     this.cache.secrets.onChange((secret) => {
       const owner = secret.metadata.ownerReferences?.find((ref) => ref.controller);
@@ -256,6 +301,7 @@ export class Operator {
     // Level-based start: every object gets one pass, whatever happened while we were away.
     for (const d of this.cache.devices.list()) this.controllers.device.enqueue(objectKey(d));
     for (const a of this.cache.addresses.list()) this.controllers.address.enqueue(objectKey(a));
+    for (const d of this.cache.domains.list()) this.controllers.domain.enqueue(d.metadata.name);
     this.controllers.passdb.enqueue(passdbKey);
   }
 

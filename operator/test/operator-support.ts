@@ -37,7 +37,15 @@ export async function startOperator(
   client.observer = (verb, path) => {
     if (["create", "update", "patch", "delete"].includes(verb)) writes.push({ verb, path });
   };
-  const config: OperatorConfig = { ...defaultConfig, argon2: testArgon2, passdbShards: 4, ...overrides };
+  // Test files run in parallel against one cluster, while a MailDomain is cluster-wide: only the
+  // MailDomain tests (which use domains of their own) turn the requirement on.
+  const config: OperatorConfig = {
+    ...defaultConfig,
+    argon2: testArgon2,
+    passdbShards: 4,
+    requireMailDomain: false,
+    ...overrides,
+  };
   const operator = new Operator({ client, config, log });
   await operator.start();
   return {

@@ -9,10 +9,15 @@ export const reasons = {
   AddressConflict: "AddressConflict",
   AddressDeleting: "AddressDeleting",
   AddressUnsupported: "AddressUnsupported",
+  DomainNotFound: "DomainNotFound",
+  NamespaceNotAllowed: "NamespaceNotAllowed",
+  ProtocolNotAllowed: "ProtocolNotAllowed",
   SecretConflict: "SecretConflict",
   Deleting: "Deleting",
   // MailAddress
   AddressReady: "AddressReady",
+  // MailDomain
+  DomainReady: "DomainReady",
   // Events about a password
   Issued: "Issued",
   Rotated: "Rotated",

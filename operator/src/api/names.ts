@@ -11,6 +11,7 @@ export const kinds = {
     shortNames: ["maddr"],
   },
   mailDevice: { kind: "MailDevice", plural: "maildevices", singular: "maildevice", shortNames: ["mdev"] },
+  mailDomain: { kind: "MailDomain", plural: "maildomains", singular: "maildomain", shortNames: ["mdom"] },
 } as const;
 
 /** A changed value of this annotation rotates the password (of a device, or of every device of an address). */

@@ -192,6 +192,83 @@ export const mailDeviceStatusSchema = z
   })
   .meta({ description: "Observed state of the MailDevice." });
 
+const labelSelectorSchema = z
+  .object({
+    matchLabels: z
+      .record(z.string(), z.string())
+      .optional()
+      .meta({ description: "Labels a namespace must all have, with these values." }),
+    matchExpressions: z
+      .array(
+        z
+          .object({
+            key: z.string().min(1).meta({ description: "The label key." }),
+            operator: z
+              .enum(["In", "NotIn", "Exists", "DoesNotExist"])
+              .meta({ description: "How the label relates to the values." }),
+            values: z
+              .array(z.string())
+              .optional()
+              .meta({ description: "Values for In and NotIn; empty otherwise." }),
+          })
+          .meta({ description: "A label selector requirement." }),
+      )
+      .optional()
+      .meta({ description: "Requirements a namespace's labels must all meet." }),
+  })
+  .meta({ description: "A Kubernetes label selector; an empty selector admits every namespace." });
+export type LabelSelector = z.infer<typeof labelSelectorSchema>;
+
+export const mailDomainSpecSchema = z
+  .object({
+    namespaces: z
+      .array(z.string().min(1).max(63))
+      .optional()
+      .meta({
+        description: "Names of the namespaces that may hold addresses of this domain.",
+        "x-kubernetes-list-type": "set",
+      }),
+    namespaceSelector: labelSelectorSchema.optional(),
+    clientSettings: clientSettingsSchema.optional(),
+    devicePolicy: z
+      .object({
+        passwordLength: z
+          .number()
+          .int()
+          .min(12)
+          .max(128)
+          .optional()
+          .meta({ description: "Length of generated passwords for devices of this domain (12 to 128)." }),
+        allowedProtocols: z.array(z.enum(mailProtocols)).min(1).max(3).optional().meta({
+          description:
+            "Protocols devices of this domain may use; a device asking for another is refused. Default: all.",
+          "x-kubernetes-list-type": "set",
+        }),
+      })
+      .optional()
+      .meta({ description: "Rules for the devices of this domain's addresses." }),
+  })
+  .meta({
+    description:
+      "Which namespaces may hold addresses of the domain (spec.namespaces or spec.namespaceSelector, either one admitting) and the defaults they inherit.",
+  });
+
+export const mailDomainStatusSchema = z
+  .object({
+    observedGeneration: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Generation this status describes." }),
+    conditions,
+    addresses: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: "Number of MailAddresses of the domain in admitted namespaces." }),
+  })
+  .meta({ description: "Observed state of the MailDomain." });
+
 const ownerReferenceSchema = z.looseObject({
   apiVersion: z.string(),
   kind: z.string(),
@@ -238,6 +315,17 @@ export type MailDevice = z.infer<typeof mailDeviceSchema>;
 export type MailDeviceStatus = z.infer<typeof mailDeviceStatusSchema>;
 export type MailDeviceSpec = z.infer<typeof mailDeviceSpecSchema>;
 
+export const mailDomainSchema = z.looseObject({
+  apiVersion: z.literal(apiVersion),
+  kind: z.literal(kinds.mailDomain.kind),
+  metadata: objectMetaSchema,
+  spec: mailDomainSpecSchema,
+  status: mailDomainStatusSchema.optional(),
+});
+export type MailDomain = z.infer<typeof mailDomainSchema>;
+export type MailDomainStatus = z.infer<typeof mailDomainStatusSchema>;
+
 /** What users write (defaults not yet applied): the input of the cdk8s constructs. */
 export type MailAddressSpecInput = z.input<typeof mailAddressSpecSchema>;
 export type MailDeviceSpecInput = z.input<typeof mailDeviceSpecSchema>;
+export type MailDomainSpecInput = z.input<typeof mailDomainSpecSchema>;

@@ -5,6 +5,7 @@ import type { ResourceRef } from "./client.ts";
 export const resources = {
   mailAddresses: { group, version, plural: kinds.mailAddress.plural },
   mailDevices: { group, version, plural: kinds.mailDevice.plural },
+  mailDomains: { group, version, plural: kinds.mailDomain.plural },
   secrets: { group: "", version: "v1", plural: "secrets" },
   events: { group: "", version: "v1", plural: "events" },
   namespaces: { group: "", version: "v1", plural: "namespaces" },

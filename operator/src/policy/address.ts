@@ -25,6 +25,18 @@ export function addressReadiness(
         reason: reasons.Deleting,
         message: "The address is being deleted; its devices' credentials are revoked.",
       };
+    case "DomainNotFound":
+      return {
+        status: "False",
+        reason: reasons.DomainNotFound,
+        message: `No MailDomain ${standing.domainName} exists; ask a cluster administrator to create one that admits namespace ${standing.address.metadata.namespace}. No credentials are issued.`,
+      };
+    case "NamespaceNotAllowed":
+      return {
+        status: "False",
+        reason: reasons.NamespaceNotAllowed,
+        message: `MailDomain ${standing.domain.metadata.name} does not admit namespace ${standing.address.metadata.namespace} (neither spec.namespaces nor spec.namespaceSelector); no credentials are issued.`,
+      };
     case "Conflict":
       return {
         status: "False",

@@ -2,8 +2,8 @@
 // what Ready says. No I/O; the controller gathers the input and acts on the decision.
 import { rotateAnnotation } from "../api/names.ts";
 import { reasons, type Reason } from "../api/conditions.ts";
-import type { MailDevice, MailProtocol } from "../api/schemas.ts";
-import { mailProtocols } from "../api/schemas.ts";
+import type { MailDevice } from "../api/schemas.ts";
+import { deviceProtocolsUnder } from "./domain.ts";
 import type { PassdbEntry } from "../passdb/format.ts";
 import type { AddressStanding } from "./address-claims.ts";
 import { isOwnedBy, readPasswordRecord, type SecretObject } from "./secret.ts";
@@ -42,10 +42,6 @@ export interface DeviceDecision {
 
 export function deviceKey(device: MailDevice): string {
   return `${device.metadata.namespace}/${device.metadata.name}`;
-}
-
-export function deviceProtocols(device: MailDevice): MailProtocol[] {
-  return [...(device.spec.protocols ?? mailProtocols)];
 }
 
 /** Why the current password must be replaced, if it must. */
@@ -105,8 +101,25 @@ export function decideDevice(input: DeviceInput): DeviceDecision {
         reasons.AddressUnsupported,
         `${standing.address.spec.address} is too long for the password database.`,
       );
+    case "DomainNotFound":
+      return revokeWith(
+        reasons.DomainNotFound,
+        `No MailDomain ${standing.domainName} admits this device's address.`,
+      );
+    case "NamespaceNotAllowed":
+      return revokeWith(
+        reasons.NamespaceNotAllowed,
+        `MailDomain ${standing.domain.metadata.name} does not admit namespace ${device.metadata.namespace}.`,
+      );
     case "Issuing":
       break;
+  }
+  const { forbidden } = deviceProtocolsUnder(device, standing.domain);
+  if (forbidden.length > 0) {
+    return revokeWith(
+      reasons.ProtocolNotAllowed,
+      `MailDomain ${standing.domain?.metadata.name} does not allow ${forbidden.join(", ")} for its devices.`,
+    );
   }
 
   if (secret.kind === "foreign") {
@@ -169,13 +182,15 @@ export function publishableEntry(
 ): PassdbEntry | undefined {
   if (device.metadata.deletionTimestamp || standing.state !== "Issuing") return undefined;
   if (!secret || !isOwnedBy(secret, device) || secret.metadata.deletionTimestamp) return undefined;
+  const { protocols, forbidden } = deviceProtocolsUnder(device, standing.domain);
+  if (forbidden.length > 0) return undefined;
   const record = readPasswordRecord(secret);
   if (!record.password || !record.hash || !record.digest || digest(record.password) !== record.digest)
     return undefined;
   return {
     address: standing.mailAddress,
     device: deviceKey(device),
-    protocols: deviceProtocols(device),
+    protocols,
     hash: record.hash,
   };
 }

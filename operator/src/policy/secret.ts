@@ -59,17 +59,6 @@ export function clientSettingsData(settings: ClientSettings): Record<string, str
   return data;
 }
 
-/** Operator-wide defaults, overridden per protocol by the address's settings. */
-export function effectiveClientSettings(
-  defaults: ClientSettings,
-  address: ClientSettings | undefined,
-): ClientSettings {
-  return {
-    ...defaults,
-    ...Object.fromEntries(Object.entries(address ?? {}).filter(([, v]) => v !== undefined)),
-  };
-}
-
 export interface PasswordRecord {
   password: string;
   hash: string;

@@ -66,7 +66,7 @@ export function reconcileMailAddress(ctx: OperatorContext) {
       return awaitChange; // the update brings us back with the new object
     }
 
-    const readiness = addressReadiness(standingOfAddress(ctx.cache, address), devices);
+    const readiness = addressReadiness(standingOfAddress(ctx, address), devices);
     const previous = address.status ?? {};
     let conditions = setCondition(
       previous.conditions,

@@ -17,7 +17,6 @@ import {
 } from "../../policy/device.ts";
 import {
   desiredSecret,
-  effectiveClientSettings,
   labelIfValid,
   readPasswordRecord,
   secretMatches,
@@ -26,6 +25,7 @@ import {
 } from "../../policy/secret.ts";
 import { awaitChange, requeueAfter, type Action, type ReconcileContext } from "../../runtime/controller.ts";
 import { cachedSecret, gatherStanding, secretNameOf } from "../gather.ts";
+import { inheritedClientSettings } from "../../policy/domain.ts";
 import type { AddressStanding } from "../../policy/address-claims.ts";
 
 const fieldManager = controllerNames.device;
@@ -40,7 +40,7 @@ export function reconcileMailDevice(ctx: OperatorContext) {
     if (deleting && !hasFinalizer) return awaitChange;
     if (!deleting) device = await ensureMetadata(ctx, device);
 
-    const standing = gatherStanding(ctx.cache, device);
+    const standing = gatherStanding(ctx, device);
     let secret = cachedSecret(ctx.cache, device);
     if (!secret && !deleting && standing.state === "Issuing") secret = await getSecret(ctx, device);
     const input = {
@@ -157,14 +157,17 @@ async function act(
     case "issue":
     case "refresh": {
       if (standing.state !== "Issuing") return undefined;
-      const settings = effectiveClientSettings(
+      const settings = inheritedClientSettings(
         ctx.config.defaultClientSettings,
+        standing.domain?.spec.clientSettings,
         standing.address.spec.clientSettings,
       );
       const previous = secret ? readPasswordRecord(secret) : {};
       let record: PasswordRecord;
       if (action.type === "issue") {
-        const password = generatePassword(ctx.config.passwordLength);
+        const password = generatePassword(
+          standing.domain?.spec.devicePolicy?.passwordLength ?? ctx.config.passwordLength,
+        );
         const first = action.reason === reasons.Issued;
         record = {
           password,

@@ -20,7 +20,7 @@ export function desiredEntries(ctx: OperatorContext): PassdbEntry[] {
   for (const device of ctx.cache.devices.list()) {
     const entry = publishableEntry(
       device,
-      gatherStanding(ctx.cache, device),
+      gatherStanding(ctx, device),
       cachedSecret(ctx.cache, device),
       passwordDigest,
     );
