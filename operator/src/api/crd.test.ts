@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { crdFiles, mailDeviceCrd } from "./crd.ts";
+import { crdFiles, mailAddressCrd, mailDeviceCrd, mailDomainCrd } from "./crd.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
@@ -18,18 +18,22 @@ describe("generated CRDs", () => {
       const properties = node.properties as Record<string, Record<string, unknown>> | undefined;
       for (const [name, child] of Object.entries(properties ?? {})) {
         const childPath = `${path}.${name}`;
-        if (path !== "" && typeof child.description !== "string") missing.push(childPath);
+        if (typeof child.description !== "string") missing.push(childPath);
         walk(child, childPath);
         const items = child.items as Record<string, unknown> | undefined;
         if (items?.properties) walk(items, `${childPath}[]`);
       }
     };
-    const version = (
-      mailDeviceCrd.spec as { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] }
-    ).versions[0]!;
-    const root = version.schema.openAPIV3Schema;
-    for (const top of ["spec", "status"])
-      walk((root.properties as Record<string, Record<string, unknown>>)[top]!, top);
+    for (const crd of [mailAddressCrd, mailDeviceCrd, mailDomainCrd]) {
+      const spec = crd.spec as {
+        names: { kind: string };
+        versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[];
+      };
+      const root = spec.versions[0]!.schema.openAPIV3Schema;
+      for (const top of ["spec", "status"]) {
+        walk((root.properties as Record<string, Record<string, unknown>>)[top]!, `${spec.names.kind}.${top}`);
+      }
+    }
     expect(missing).toEqual([]);
   });
 

@@ -221,14 +221,13 @@ export type LabelSelector = z.infer<typeof labelSelectorSchema>;
 
 export const mailDomainSpecSchema = z
   .object({
-    namespaces: z
-      .array(z.string().min(1).max(63))
-      .optional()
-      .meta({
-        description: "Names of the namespaces that may hold addresses of this domain.",
-        "x-kubernetes-list-type": "set",
-      }),
-    namespaceSelector: labelSelectorSchema.optional(),
+    namespaces: z.array(z.string().min(1).max(63)).optional().meta({
+      description: "Names of the namespaces that may hold addresses of this domain.",
+      "x-kubernetes-list-type": "set",
+    }),
+    namespaceSelector: labelSelectorSchema.optional().meta({
+      description: "Namespaces whose labels match this label selector may hold addresses of the domain.",
+    }),
     clientSettings: clientSettingsSchema.optional(),
     devicePolicy: z
       .object({
