@@ -11,7 +11,7 @@ describe("kubectl explain", () => {
     ["maildevice.status.rotationCount", "How many times the password was regenerated"],
     ["mailaddress.spec.address", "The mail address, e.g. alice@example.com"],
     ["mailaddress.spec.clientSettings.smtp.security", "SSL/TLS (implicit TLS) or STARTTLS"],
-    ["maildomain.spec.namespaceSelector", "a label selector"],
+    ["maildomain.spec.namespaceSelector", "Namespaces whose labels match this label selector"],
   ])("documents %s", async (path, text) => {
     expect(await kubectl.ok(["explain", path])).toContain(text);
   });
