@@ -67,6 +67,12 @@ export const conditionSchema = z
   .meta({ description: "A metav1.Condition." });
 export type Condition = z.infer<typeof conditionSchema>;
 
+const observedGeneration = z
+  .number()
+  .int()
+  .optional()
+  .meta({ description: "Generation this status describes." });
+
 const conditions = z
   .array(conditionSchema)
   .optional()
@@ -92,11 +98,7 @@ export const mailAddressSpecSchema = z
 
 export const mailAddressStatusSchema = z
   .object({
-    observedGeneration: z
-      .number()
-      .int()
-      .optional()
-      .meta({ description: "Generation this status describes." }),
+    observedGeneration,
     conditions,
     devices: z.number().int().optional().meta({ description: "Number of MailDevices of this address." }),
     readyDevices: z
@@ -161,11 +163,7 @@ export const mailDeviceSpecSchema = z
 
 export const mailDeviceStatusSchema = z
   .object({
-    observedGeneration: z
-      .number()
-      .int()
-      .optional()
-      .meta({ description: "Generation this status describes." }),
+    observedGeneration,
     conditions,
     address: z.string().optional().meta({ description: "The mail address the device logs in as." }),
     secretName: z
@@ -254,11 +252,7 @@ export const mailDomainSpecSchema = z
 
 export const mailDomainStatusSchema = z
   .object({
-    observedGeneration: z
-      .number()
-      .int()
-      .optional()
-      .meta({ description: "Generation this status describes." }),
+    observedGeneration,
     conditions,
     addresses: z
       .number()
