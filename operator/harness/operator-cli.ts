@@ -18,7 +18,7 @@ export class OperatorCli {
     this.process = process;
   }
 
-  /** Starts `node operator/src/main.ts <args>` and waits for its "operator running" log line. */
+  /** Starts `node operator/src/main.ts <args>` and waits for its "operator running" log line (info level). */
   static async start(args: string[], timeoutMs = 60_000): Promise<OperatorCli> {
     const dir = await ownedTempDir("devicepass-operator-");
     // process.execPath: the Node 24 that runs the tests (node_modules' node), as `npm start` uses.
