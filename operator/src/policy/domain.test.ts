@@ -8,13 +8,12 @@ import {
   selectorMatches,
 } from "./domain.ts";
 
-const domain = (spec: MailDomain["spec"]): MailDomain =>
-  ({
-    apiVersion: "mail.devicepass.io/v1alpha1",
-    kind: "MailDomain",
-    metadata: { name: "example.com", uid: "u", resourceVersion: "1", creationTimestamp: "" },
-    spec,
-  });
+const domain = (spec: MailDomain["spec"]): MailDomain => ({
+  apiVersion: "mail.devicepass.io/v1alpha1",
+  kind: "MailDomain",
+  metadata: { name: "example.com", uid: "u", resourceVersion: "1", creationTimestamp: "" },
+  spec,
+});
 const device = (protocols?: MailDevice["spec"]["protocols"]): MailDevice =>
   ({ spec: { address: "a", displayName: "d", icon: "other", protocols } }) as MailDevice;
 
