@@ -9,7 +9,7 @@ import { connect, createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { ownedTempDir, stopTree } from "./owned-dir.ts";
+import { descendants, ownedTempDir, stopTree } from "./owned-dir.ts";
 import { ManagedProcess } from "./process.ts";
 
 const loopback = "127.0.0.1";
@@ -331,6 +331,21 @@ local_transport = discard:devicepass test
   async postfixLog(): Promise<string> {
     const read = (name: string) => readFile(join(this.postfixDir, name), "utf8").catch(() => "");
     return (await read("maillog")) + (await read("postfix.log"));
+  }
+
+  /** The real uid of each running auth worker (`auth -w`): the passdb must not run as root. */
+  async authWorkerUids(): Promise<number[]> {
+    const master = this.processes.find((p) => p.name === "dovecot")?.pid;
+    if (master === undefined) return [];
+    const uids: number[] = [];
+    for (const pid of await descendants(master)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      if (!/\/auth\0?-w\b|\/auth -w\b/.test(cmdline)) continue;
+      const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
+      const uid = /^Uid:\s+(\d+)/m.exec(status)?.[1];
+      if (uid !== undefined) uids.push(Number(uid));
+    }
+    return uids;
   }
 
   /** Runs doveadm against this instance, e.g. `["who"]`. */

@@ -142,6 +142,10 @@ describe("Dovecot and Postfix accept device passwords (issue 4)", () => {
     // auth_username_format = %Lu: the address is case-insensitive, as mail clients expect.
     await expectImap("Alice@Example.COM", await password("alice-iphone"), true);
     await expectImap("nobody@example.com", await password("alice-iphone"), false);
+    // The Lua passdb runs in auth workers (blocking=yes) that are not root.
+    const workers = await mail!.authWorkerUids();
+    expect(workers.length, "running auth workers").toBeGreaterThan(0);
+    expect(workers).not.toContain(0);
     // The passdb names the device that logged in (userdb_device), seen in the mail log prefix.
     const log = await mail!.dovecotLog();
     expect(log).toContain(`imap(${address})<${ns.name}/alice-iphone>`);
