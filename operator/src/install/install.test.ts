@@ -1,0 +1,260 @@
+// The install manifests: charts/ matches its source, the Deployment is locked down, the RBAC
+// rules are exactly the listed ones, and the Deployment's command line is one the operator parses.
+import { readFileSync, readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { App, Chart } from "cdk8s";
+import { parse, parseAllDocuments } from "yaml";
+import { describe, expect, it } from "vitest";
+import { parseCommandLine } from "../config.ts";
+import { chartFiles, readDovecotFiles, valuesYaml } from "./chart.ts";
+import { DevicepassInstall } from "./manifests.ts";
+import { defaultValues, valuesSchema, type ValuesInput } from "./values.ts";
+import { appVersion } from "./version.ts";
+
+const root = join(import.meta.dirname, "..", "..", "..");
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+function synth(values: ValuesInput = {}): K8sObject[] {
+  const chart = new Chart(new App(), "test");
+  new DevicepassInstall(chart, "devicepass", { values });
+  return chart.toJson() as K8sObject[];
+}
+
+function find(objects: K8sObject[], kind: string, name: string, namespace?: string): K8sObject {
+  const found = objects.find(
+    (o) =>
+      o.kind === kind &&
+      o.metadata.name === name &&
+      (namespace === undefined || o.metadata.namespace === namespace),
+  );
+  if (!found) throw new Error(`no ${kind} ${namespace ?? ""}/${name}`);
+  return found;
+}
+
+interface Container {
+  args: string[];
+  securityContext: Record<string, unknown>;
+  resources: { requests?: Record<string, string> };
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  ports: { name: string; containerPort: number }[];
+  volumeMounts: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  securityContext: Record<string, unknown>;
+  automountServiceAccountToken: boolean;
+  serviceAccountName: string;
+  volumes: { name: string; secret?: { secretName: string } }[];
+}
+function deploymentOf(objects: K8sObject[]) {
+  const d = find(objects, "Deployment", "devicepass") as K8sObject & {
+    spec: { replicas: number; strategy: { type: string }; template: { spec: PodSpec } };
+  };
+  return { deployment: d, pod: d.spec.template.spec, container: d.spec.template.spec.containers[0]! };
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((entry) => {
+    const path = join(dir, entry);
+    return statSync(path).isDirectory() ? listFiles(path) : [path];
+  });
+}
+
+describe("charts/", () => {
+  it("matches operator/src/install (run `npm run generate` after changing it or examples/dovecot/)", () => {
+    const files = chartFiles(readDovecotFiles(root));
+    for (const [name, text] of Object.entries(files))
+      expect(readFileSync(join(root, "charts", name), "utf8"), `charts/${name} drifted`).toBe(text);
+    const onDisk = listFiles(join(root, "charts")).map((p) => relative(join(root, "charts"), p));
+    expect(onDisk.sort()).toEqual(Object.keys(files).sort());
+  });
+
+  it("carries package.json's version", () => {
+    const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { version: string };
+    expect(appVersion).toBe(pkg.version);
+  });
+
+  it("has a values.yaml that holds exactly the schema's defaults", () => {
+    expect(parse(valuesYaml())).toEqual(defaultValues());
+  });
+
+  it("has a plain install manifest with the namespace first, then the CRDs", () => {
+    const text = readFileSync(join(root, "charts", "devicepass-install.yaml"), "utf8");
+    const objects = parseAllDocuments(text).map((d) => d.toJS() as K8sObject);
+    expect(objects[0]).toMatchObject({ kind: "Namespace", metadata: { name: "devicepass-system" } });
+    expect(objects[1]?.kind).toBe("CustomResourceDefinition");
+    expect(objects.filter((o) => o.kind === "CustomResourceDefinition").length).toBe(
+      readdirSync(join(root, "crds")).length,
+    );
+  });
+});
+
+describe("the operator's Deployment", () => {
+  it("runs one non-root replica with a read-only root filesystem, requests and probes", () => {
+    const { deployment, pod, container } = deploymentOf(synth());
+    expect(deployment.spec.replicas).toBe(1);
+    expect(deployment.spec.strategy.type).toBe("Recreate");
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(Number(pod.securityContext.runAsUser)).toBeGreaterThan(0);
+    expect(container.resources.requests).toEqual({ cpu: "100m", memory: "256Mi" });
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "health" });
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "health" });
+    expect(container.ports).toEqual([
+      { name: "metrics", containerPort: 8080, protocol: "TCP" },
+      { name: "health", containerPort: 8081, protocol: "TCP" },
+    ]);
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(pod.serviceAccountName).toBe("devicepass");
+  });
+
+  it("passes the values as flags that the operator's own parser accepts", () => {
+    const values: ValuesInput = {
+      watchNamespaces: ["mail", "team-a"],
+      passdb: { namespace: "dovecot", secretPrefix: "pdb", shards: 8 },
+      password: { length: 32, argon2: { memoryKiB: 65536, iterations: 3, parallelism: 2 } },
+      defaultClientSettings: { smtp: { host: "smtp.example.com", port: 587, security: "STARTTLS" } },
+      dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
+      metrics: { port: 9090 },
+      health: { port: 9091 },
+      logLevel: "debug",
+    };
+    const { pod, container } = deploymentOf(synth(values));
+    const cli = parseCommandLine(container.args, {});
+    expect(cli.config).toMatchObject({
+      namespaces: ["mail", "team-a"],
+      passdbNamespace: "dovecot",
+      passdbSecretPrefix: "pdb",
+      passdbShards: 8,
+      passwordLength: 32,
+      argon2: { memoryCost: 65536, timeCost: 3, parallelism: 2 },
+      defaultClientSettings: values.defaultClientSettings,
+      doveadm: {
+        url: "http://dovecot.mail:8080/doveadm/v1",
+        apiKeyFile: "/etc/devicepass/doveadm/api-key",
+        repeatAfterMs: 90_000,
+      },
+    });
+    expect(cli).toMatchObject({ metricsAddr: ":9090", healthAddr: ":9091", logLevel: "debug" });
+    // The key file is the mounted Secret's.
+    expect(pod.volumes.find((v) => v.name === "doveadm-api-key")?.secret?.secretName).toBe("doveadm");
+    expect(container.volumeMounts).toContainEqual(
+      expect.objectContaining({ name: "doveadm-api-key", mountPath: "/etc/devicepass/doveadm" }),
+    );
+  });
+
+  it("watches every namespace and uses the release namespace for the database by default", () => {
+    const { container } = deploymentOf(synth());
+    const cli = parseCommandLine(container.args, {});
+    expect(cli.config.namespaces).toBeUndefined();
+    expect(cli.config.passdbNamespace).toBe("devicepass-system");
+    expect(cli.config.doveadm).toBeUndefined();
+  });
+
+  it("rejects a doveadm URL without its API key Secret, and unknown values", () => {
+    expect(() => valuesSchema.parse({ dovecot: { doveadmUrl: "http://d/doveadm/v1" } })).toThrow(
+      /apiKeySecret.name is required/,
+    );
+    expect(() => valuesSchema.parse({ watchNamespace: ["typo"] })).toThrow();
+  });
+});
+
+type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+const rulesOf = (o: K8sObject) => (o as unknown as { rules: Rule[] }).rules;
+
+describe("RBAC", () => {
+  it("grants the operator exactly the verbs it uses, and no wildcard", () => {
+    const objects = synth({ watchNamespaces: ["mail"], passdb: { shards: 2 } });
+    expect(rulesOf(find(objects, "ClusterRole", "devicepass-operator"))).toEqual([
+      {
+        apiGroups: ["mail.devicepass.io"],
+        resources: ["mailaddresses", "maildevices"],
+        verbs: ["get", "list", "watch", "patch"],
+      },
+      {
+        apiGroups: ["mail.devicepass.io"],
+        resources: ["mailaddresses/status", "maildevices/status"],
+        verbs: ["patch"],
+      },
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        verbs: ["get", "list", "watch", "create", "patch", "delete"],
+      },
+      { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+    ]);
+    expect(rulesOf(find(objects, "ClusterRole", "devicepass-domains"))).toEqual([
+      { apiGroups: ["mail.devicepass.io"], resources: ["maildomains"], verbs: ["get", "list", "watch"] },
+      { apiGroups: ["mail.devicepass.io"], resources: ["maildomains/status"], verbs: ["patch"] },
+      { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+    ]);
+    expect(rulesOf(find(objects, "Role", "devicepass-passdb", "devicepass-system"))).toEqual([
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create"] },
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        verbs: ["update"],
+        resourceNames: ["devicepass-passdb-00", "devicepass-passdb-01"],
+      },
+    ]);
+    expect(rulesOf(find(objects, "Role", "devicepass-leader-election", "devicepass-system"))).toEqual([
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    ]);
+    const everything = objects.filter((o) => "rules" in o).flatMap(rulesOf);
+    expect(everything.flatMap((r) => [...r.verbs, ...r.resources, ...r.apiGroups])).not.toContain("*");
+  });
+
+  it("binds the Secret rules in the watched namespaces only, or cluster-wide when none is listed", () => {
+    const scoped = synth({ watchNamespaces: ["mail", "team-a"] });
+    const bindings = scoped.filter(
+      (o) => (o as { roleRef?: { name: string } }).roleRef?.name === "devicepass-operator",
+    );
+    expect(bindings.map((b) => `${b.kind} ${b.metadata.namespace}`)).toEqual([
+      "RoleBinding mail",
+      "RoleBinding team-a",
+    ]);
+    const all = synth();
+    expect(
+      all
+        .filter((o) => (o as { roleRef?: { name: string } }).roleRef?.name === "devicepass-operator")
+        .map((b) => b.kind),
+    ).toEqual(["ClusterRoleBinding"]);
+  });
+
+  it("aggregates reading devices into view, and changing them into edit and admin, never Secrets", () => {
+    const objects = synth();
+    const view = find(objects, "ClusterRole", "devicepass-view");
+    const edit = find(objects, "ClusterRole", "devicepass-edit");
+    expect(view.metadata.labels).toMatchObject({
+      "rbac.authorization.k8s.io/aggregate-to-view": "true",
+      "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+      "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    });
+    expect(edit.metadata.labels).not.toHaveProperty(["rbac.authorization.k8s.io/aggregate-to-view"]);
+    expect(edit.metadata.labels).toMatchObject({
+      "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+      "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+    });
+    for (const role of [view, edit]) {
+      expect(rulesOf(role).flatMap((r) => r.resources)).not.toContain("secrets");
+      expect(rulesOf(role).flatMap((r) => r.verbs)).not.toContain("*");
+    }
+    expect(rulesOf(view).flatMap((r) => r.verbs)).toEqual(["get", "list", "watch"]);
+    expect(rulesOf(edit).flatMap((r) => r.resources)).toEqual(["mailaddresses", "maildevices"]);
+  });
+});

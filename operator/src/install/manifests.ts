@@ -1,0 +1,422 @@
+// The operator's install manifests as a cdk8s construct (cdk8s-plus-27): ServiceAccount, RBAC,
+// Deployment and the Dovecot configuration; synthesized into the Helm chart and the plain manifest.
+import { ApiObject, JsonPatch } from "cdk8s";
+import * as kplus from "cdk8s-plus-27";
+import { Construct } from "constructs";
+import { parse } from "yaml";
+import { crdFiles } from "../api/crd.ts";
+import { shardName } from "../passdb/format.ts";
+import {
+  aggregationLabels,
+  clusterRules,
+  editRules,
+  leaderElectionRules,
+  passdbRules,
+  viewRules,
+  watchedNamespaceRules,
+  type PolicyRule,
+} from "./rbac.ts";
+import { appVersion } from "./version.ts";
+import { valuesSchema, type Values, type ValuesInput } from "./values.ts";
+import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
+
+export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
+
+/** Where the doveadm API key Secret is mounted in the operator's container. */
+export const doveadmKeyDir = "/etc/devicepass/doveadm";
+
+/** The non-root user and group of the image (see Dockerfile). */
+const uid = 65532;
+
+export interface DevicepassInstallProps {
+  /** Chart values; defaults as in values.yaml. Ignored when `wiring` is given. */
+  values?: ValuesInput;
+  /** Release name (prefix of object names) and the operator's namespace. */
+  release?: Release;
+  /** Also a Namespace object for the release namespace (the plain install manifest has one). */
+  createNamespace?: boolean;
+  /** Also the CustomResourceDefinitions. */
+  crds?: boolean;
+  /** Files of the Dovecot configuration for the ConfigMap (examples/dovecot/); none: no ConfigMap. */
+  dovecotFiles?: Record<string, string>;
+  /** @internal How values reach the manifests; the chart generator passes a HelmWiring. */
+  wiring?: Wiring;
+}
+
+/**
+ * Everything that installs the devicepass operator. Each child construct becomes one file of the
+ * chart's templates/ (named after its id).
+ */
+export class DevicepassInstall extends Construct {
+  readonly wiring: Wiring;
+  readonly serviceAccount: kplus.ServiceAccount;
+  readonly deployment: kplus.Deployment;
+
+  constructor(scope: Construct, id: string, props: DevicepassInstallProps = {}) {
+    super(scope, id);
+    const w = (this.wiring =
+      props.wiring ??
+      new PlainWiring(valuesSchema.parse(props.values ?? {}), props.release ?? defaultRelease));
+    const { name, namespace } = w.release;
+
+    const selectorLabels = { "app.kubernetes.io/name": "devicepass", "app.kubernetes.io/instance": name };
+    const labels: Record<string, string> = {
+      ...selectorLabels,
+      "app.kubernetes.io/version": w.helm ? w.computed(() => appVersion, "$.Chart.AppVersion") : appVersion,
+      ...(w.helm
+        ? {
+            "helm.sh/chart": w.computed(() => "", 'printf "%s-%s" $.Chart.Name $.Chart.Version'),
+            "app.kubernetes.io/managed-by": w.computed(() => "", "$.Release.Service"),
+          }
+        : {}),
+    };
+    const passdbNamespace = w.computed(
+      (v) => v.passdb.namespace || namespace,
+      "default $.Release.Namespace $.Values.passdb.namespace",
+    );
+
+    if (props.createNamespace) {
+      const group = new Construct(this, "namespace");
+      // Pod Security "restricted": the operator's pod meets it, so the namespace can enforce it.
+      new kplus.Namespace(group, "namespace", {
+        metadata: {
+          name: namespace,
+          labels: {
+            ...labels,
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+          },
+        },
+      });
+    }
+    if (props.crds) {
+      const group = new Construct(this, "crds");
+      for (const text of Object.values(crdFiles())) {
+        const crd = parse(text) as { apiVersion: string; kind: string; metadata: { name: string } };
+        new ApiObject(group, crd.metadata.name, crd);
+      }
+    }
+
+    const saGroup = new Construct(this, "serviceaccount");
+    this.serviceAccount = new kplus.ServiceAccount(saGroup, "serviceaccount", {
+      metadata: { name, namespace, labels },
+      // Only the operator's pod mounts a token (automountServiceAccountToken on the pod).
+      automountToken: false,
+    });
+
+    this.rbac(w, labels, passdbNamespace);
+    this.userRoles(labels);
+    if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
+    this.deployment = this.operatorDeployment(w, labels, selectorLabels, passdbNamespace);
+  }
+
+  private role(
+    scope: Construct,
+    id: string,
+    metadata: { name: string; namespace?: string; labels: Record<string, string> },
+    rules: PolicyRule[],
+  ): kplus.Role | kplus.ClusterRole {
+    const role =
+      metadata.namespace === undefined
+        ? new kplus.ClusterRole(scope, id, { metadata })
+        : new kplus.Role(scope, id, { metadata });
+    // The rules are written whole from rbac.ts, the one list README.md and the tests check.
+    patchFinalJson(ApiObject.of(role), JsonPatch.add("/rules", rules));
+    return role;
+  }
+
+  private rbac(w: Wiring, labels: Record<string, string>, passdbNamespace: string): void {
+    const { name, namespace } = w.release;
+    const group = new Construct(this, "rbac");
+    const operatorRole = this.role(
+      group,
+      "operator",
+      { name: `${name}-operator`, labels },
+      watchedNamespaceRules,
+    );
+    // All namespaces: one ClusterRoleBinding; otherwise the same ClusterRole bound in each watched namespace.
+    w.objectsWhen(
+      group,
+      (v) => v.watchNamespaces.length === 0,
+      "not $.Values.watchNamespaces",
+      () => {
+        new kplus.ClusterRoleBinding(group, "operator-all-namespaces", {
+          metadata: { name: `${name}-operator`, labels },
+          role: operatorRole,
+        }).addSubjects(this.serviceAccount);
+      },
+    );
+    w.objectsEach(group, (v) => v.watchNamespaces, (watched) => {
+      new kplus.RoleBinding(group, `operator-in-${watched}`, {
+        metadata: { name: `${name}-operator`, namespace: watched, labels },
+        role: operatorRole,
+      }).addSubjects(this.serviceAccount);
+    }); // prettier-ignore
+
+    const domainsRole = this.role(group, "domains", { name: `${name}-domains`, labels }, clusterRules);
+    new kplus.ClusterRoleBinding(group, "domains-binding", {
+      metadata: { name: `${name}-domains`, labels },
+      role: domainsRole,
+    }).addSubjects(this.serviceAccount);
+
+    const shardNames = w.eachComputed(
+      (v) => Array.from({ length: v.passdb.shards }, (_, i) => shardName(v.passdb.secretPrefix, i)),
+      "until (int $.Values.passdb.shards)",
+      (i) => `printf "%s-%02d" $.Values.passdb.secretPrefix ${i}`,
+      (shard) => shard,
+    );
+    const passdbRole = this.role(
+      group,
+      "passdb",
+      { name: `${name}-passdb`, namespace: passdbNamespace, labels },
+      passdbRules(shardNames),
+    );
+    new kplus.RoleBinding(group, "passdb-binding", {
+      metadata: { name: `${name}-passdb`, namespace: passdbNamespace, labels },
+      role: passdbRole,
+    }).addSubjects(this.serviceAccount);
+
+    const leaseRole = this.role(
+      group,
+      "leader-election",
+      { name: `${name}-leader-election`, namespace, labels },
+      leaderElectionRules,
+    );
+    new kplus.RoleBinding(group, "leader-election-binding", {
+      metadata: { name: `${name}-leader-election`, namespace, labels },
+      role: leaseRole,
+    }).addSubjects(this.serviceAccount);
+  }
+
+  /** Namespace users' roles, aggregated into the built-in view, edit and admin ClusterRoles. */
+  private userRoles(labels: Record<string, string>): void {
+    const { name } = this.wiring.release;
+    const group = new Construct(this, "aggregated-roles");
+    this.role(
+      group,
+      "view",
+      {
+        name: `${name}-view`,
+        labels: {
+          ...labels,
+          [aggregationLabels.view]: "true",
+          [aggregationLabels.edit]: "true",
+          [aggregationLabels.admin]: "true",
+        },
+      },
+      viewRules,
+    );
+    this.role(
+      group,
+      "edit",
+      {
+        name: `${name}-edit`,
+        labels: { ...labels, [aggregationLabels.edit]: "true", [aggregationLabels.admin]: "true" },
+      },
+      editRules,
+    );
+  }
+
+  /** The Dovecot configuration shipped with devicepass, where Dovecot mounts the password database. */
+  private dovecotConfig(
+    w: Wiring,
+    labels: Record<string, string>,
+    passdbNamespace: string,
+    files: Record<string, string>,
+  ): void {
+    const group = new Construct(this, "dovecot-configmap");
+    w.objectsWhen(
+      group,
+      (v) => v.dovecot.configMap.enabled,
+      "$.Values.dovecot.configMap.enabled",
+      () => {
+        const configMap = new kplus.ConfigMap(group, "dovecot", {
+          metadata: { name: `${w.release.name}-dovecot`, namespace: passdbNamespace, labels },
+        });
+        for (const [file, text] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)))
+          configMap.addData(file, text);
+      },
+    );
+  }
+
+  private operatorDeployment(
+    w: Wiring,
+    labels: Record<string, string>,
+    selectorLabels: Record<string, string>,
+    passdbNamespace: string,
+  ): kplus.Deployment {
+    const { name, namespace } = w.release;
+    const group = new Construct(this, "deployment");
+    const deployment = new kplus.Deployment(group, "operator", {
+      metadata: { name, namespace, labels },
+      // One replica until leader election arrives; Recreate, so that two never overlap in a rollout
+      // and write the password database at the same time.
+      replicas: 1,
+      strategy: kplus.DeploymentStrategy.recreate(),
+      select: false,
+      podMetadata: { labels },
+      serviceAccount: this.serviceAccount,
+      automountServiceAccountToken: true,
+      securityContext: { ensureNonRoot: true, user: uid, group: uid, fsGroup: uid },
+      containers: [
+        {
+          name: "operator",
+          image: "devicepass",
+          securityContext: {
+            ensureNonRoot: true,
+            user: uid,
+            group: uid,
+            readOnlyRootFilesystem: true,
+            allowPrivilegeEscalation: false,
+            privileged: false,
+          },
+        },
+      ],
+    });
+    deployment.select(kplus.LabelSelector.of({ labels: selectorLabels }));
+
+    const doveadm = (v: Values) => v.dovecot.doveadmUrl !== "";
+    const doveadmExpr = "$.Values.dovecot.doveadmUrl";
+    const keyFile = w.computed(
+      (v) => `${doveadmKeyDir}/${v.dovecot.apiKeySecret.key}`,
+      `printf "%s/%s" ${JSON.stringify(doveadmKeyDir)} $.Values.dovecot.apiKeySecret.key`,
+    );
+    const args = [
+      ...w.each(
+        (v) => v.watchNamespaces,
+        (ns) => `--namespace=${ns}`,
+      ),
+      `--passdb-namespace=${passdbNamespace}`,
+      `--passdb-secret-prefix=${w.value((v) => v.passdb.secretPrefix)}`,
+      `--passdb-shards=${w.value((v) => v.passdb.shards)}`,
+      `--password-length=${w.value((v) => v.password.length)}`,
+      `--argon2-memory-kib=${w.value((v) => v.password.argon2.memoryKiB)}`,
+      `--argon2-iterations=${w.value((v) => v.password.argon2.iterations)}`,
+      `--argon2-parallelism=${w.value((v) => v.password.argon2.parallelism)}`,
+      ...w.when(
+        (v) => Object.keys(v.defaultClientSettings).length > 0,
+        "$.Values.defaultClientSettings",
+        () =>
+          `--default-client-settings=${w.computed((v) => canonicalJson(v.defaultClientSettings), "toJson $.Values.defaultClientSettings")}`,
+      ),
+      ...w.when(doveadm, doveadmExpr, () => `--doveadm-url=${w.value((v) => v.dovecot.doveadmUrl)}`),
+      ...w.when(doveadm, doveadmExpr, () => `--doveadm-api-key-file=${keyFile}`),
+      ...w.when(
+        doveadm,
+        doveadmExpr,
+        () => `--kick-repeat-seconds=${w.value((v) => v.dovecot.kickRepeatSeconds)}`,
+      ),
+      `--metrics-addr=:${w.value((v) => v.metrics.port)}`,
+      `--health-addr=:${w.value((v) => v.health.port)}`,
+      `--log-level=${w.value((v) => v.logLevel)}`,
+    ];
+    const probe = (path: string, periodSeconds: number) => ({
+      httpGet: { path, port: "health" },
+      periodSeconds,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    });
+    const container = "/spec/template/spec/containers/0";
+    patchFinalJson(
+      ApiObject.of(deployment),
+      // cdk8s-plus labels pods with its own construct address; the selector does not use it.
+      JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
+      JsonPatch.add(
+        `${container}/image`,
+        w.computed(
+          (v) => `${v.image.repository}:${v.image.tag || appVersion}`,
+          'printf "%s:%s" $.Values.image.repository (default $.Chart.AppVersion $.Values.image.tag)',
+        ),
+      ),
+      JsonPatch.add(
+        `${container}/imagePullPolicy`,
+        w.value((v) => v.image.pullPolicy),
+      ),
+      JsonPatch.add(`${container}/args`, args),
+      JsonPatch.add(`${container}/ports`, [
+        { name: "metrics", containerPort: w.value((v) => v.metrics.port), protocol: "TCP" },
+        { name: "health", containerPort: w.value((v) => v.health.port), protocol: "TCP" },
+      ]),
+      JsonPatch.add(`${container}/livenessProbe`, probe("/healthz", 10)),
+      JsonPatch.add(`${container}/readinessProbe`, probe("/readyz", 5)),
+      JsonPatch.add(
+        `${container}/resources`,
+        w.value((v) => v.resources),
+      ),
+      // Pod Security "restricted" wants every capability dropped and the runtime's seccomp profile.
+      JsonPatch.add(`${container}/securityContext/capabilities`, { drop: ["ALL"] }),
+      JsonPatch.add("/spec/template/spec/securityContext/seccompProfile", { type: "RuntimeDefault" }),
+      JsonPatch.add(`${container}/volumeMounts`, [
+        // The root filesystem is read-only; a scratch /tmp for whatever a library writes there.
+        { name: "tmp", mountPath: "/tmp" },
+        ...w.when(doveadm, doveadmExpr, () => ({
+          name: "doveadm-api-key",
+          mountPath: doveadmKeyDir,
+          readOnly: true,
+        })),
+      ]),
+      JsonPatch.add("/spec/template/spec/volumes", [
+        { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
+        ...w.when(doveadm, doveadmExpr, () => ({
+          name: "doveadm-api-key",
+          secret: {
+            secretName: w.computed(
+              (v) => v.dovecot.apiKeySecret.name,
+              'required "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl" $.Values.dovecot.apiKeySecret.name',
+            ),
+            defaultMode: 0o440,
+          },
+        })),
+      ]),
+      JsonPatch.add(
+        "/spec/template/metadata/annotations",
+        w.value((v) => v.podAnnotations),
+      ),
+      JsonPatch.add(
+        "/spec/template/spec/imagePullSecrets",
+        w.each(
+          (v) => v.imagePullSecrets,
+          (secret) => ({ name: secret }),
+        ),
+      ),
+      JsonPatch.add(
+        "/spec/template/spec/nodeSelector",
+        w.value((v) => v.nodeSelector),
+      ),
+      JsonPatch.add(
+        "/spec/template/spec/tolerations",
+        w.value((v) => v.tolerations),
+      ),
+      JsonPatch.add(
+        "/spec/template/spec/affinity",
+        w.value((v) => v.affinity),
+      ),
+    );
+    return deployment;
+  }
+}
+
+/**
+ * JSON patches applied to the object's final JSON. cdk8s-plus's typed objects (KubeDeployment, …)
+ * re-map their JSON through typed converters after ApiObject's own patches, which drops values
+ * they do not recognise as typed (a plain "100m" where a Quantity is expected, a named port),
+ * so these patches wrap toJson on the instance and run last, in every synthesis.
+ */
+export function patchFinalJson(object: ApiObject, ...patches: JsonPatch[]): void {
+  const typed = object.toJson.bind(object);
+  object.toJson = () => JsonPatch.apply(typed(), ...patches) as unknown;
+}
+
+/** JSON with sorted keys, as Helm's toJson writes it (Go sorts map keys). */
+export function canonicalJson(value: unknown): string {
+  const sort = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(sort);
+    if (node === null || typeof node !== "object") return node;
+    return Object.fromEntries(
+      Object.keys(node)
+        .sort()
+        .map((k) => [k, sort((node as Record<string, unknown>)[k])]),
+    );
+  };
+  return JSON.stringify(sort(value));
+}

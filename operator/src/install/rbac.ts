@@ -1,0 +1,85 @@
+// The operator's RBAC rules and the aggregated user roles: exactly the API calls of operator.ts
+// (its informers), operator/src/controllers and kube/events.ts. README.md explains each rule.
+import { group, kinds } from "../api/names.ts";
+
+export interface PolicyRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+const devicepassResources = [kinds.mailAddress.plural, kinds.mailDevice.plural];
+
+/**
+ * In every watched namespace (a RoleBinding per namespace, or one ClusterRoleBinding when the
+ * operator watches all namespaces).
+ */
+export const watchedNamespaceRules: PolicyRule[] = [
+  // Informers list and watch; finalizers and the device's address label are merge patches.
+  // `get` adds nothing that `list` does not already give, and keeps the usual read triple.
+  { apiGroups: [group], resources: devicepassResources, verbs: ["get", "list", "watch", "patch"] },
+  // Status is written by server-side apply, a PATCH of the status subresource.
+  { apiGroups: [group], resources: devicepassResources.map((r) => `${r}/status`), verbs: ["patch"] },
+  // Device credential Secrets: watched by label; GET by name finds a Secret devicepass does not own;
+  // created, then server-side applied (patch); deleted on revocation. Never updated.
+  {
+    apiGroups: [""],
+    resources: ["secrets"],
+    verbs: ["get", "list", "watch", "create", "patch", "delete"],
+  },
+  // Events on MailAddresses and MailDevices (core/v1, created only).
+  { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+];
+
+/**
+ * Cluster-wide, whatever namespaces are watched: MailDomains are cluster-scoped, and a domain's
+ * namespaceSelector is matched against the labels of Namespaces (both read by informers).
+ */
+export const clusterRules: PolicyRule[] = [
+  { apiGroups: [group], resources: [kinds.mailDomain.plural], verbs: ["get", "list", "watch"] },
+  // The MailDomain controller writes status by server-side apply.
+  { apiGroups: [group], resources: [`${kinds.mailDomain.plural}/status`], verbs: ["patch"] },
+  { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
+];
+
+/**
+ * In the password database namespace. Shards are replaced whole (PUT, `update`) with the version
+ * read as a precondition, and only the shard Secrets by name: create cannot be limited by name,
+ * so a new shard is created, but no other Secret of the namespace can be overwritten.
+ */
+export function passdbRules(shardNames: string[]): PolicyRule[] {
+  return [
+    { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create"] },
+    { apiGroups: [""], resources: ["secrets"], verbs: ["update"], resourceNames: shardNames },
+  ];
+}
+
+/** In the operator's own namespace: the lease of leader election (arriving with several replicas). */
+export const leaderElectionRules: PolicyRule[] = [
+  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+];
+
+/** Aggregated into the built-in view role (and so into edit and admin): see devices, never Secrets. */
+export const viewRules: PolicyRule[] = [
+  {
+    apiGroups: [group],
+    resources: [...devicepassResources, ...devicepassResources.map((r) => `${r}/status`)],
+    verbs: ["get", "list", "watch"],
+  },
+];
+
+/** Aggregated into edit and admin: create, rotate (annotate) and delete devices and addresses. */
+export const editRules: PolicyRule[] = [
+  {
+    apiGroups: [group],
+    resources: devicepassResources,
+    verbs: ["create", "update", "patch", "delete", "deletecollection"],
+  },
+];
+
+export const aggregationLabels = {
+  view: "rbac.authorization.k8s.io/aggregate-to-view",
+  edit: "rbac.authorization.k8s.io/aggregate-to-edit",
+  admin: "rbac.authorization.k8s.io/aggregate-to-admin",
+} as const;

@@ -1,0 +1,186 @@
+// The Helm chart's values: one zod schema gives the TypeScript type, the defaults (values.yaml),
+// the chart's values.schema.json, and the validation of values handed to the cdk8s constructs.
+import { z } from "zod";
+import { clientSettingsSchema } from "../api/schemas.ts";
+
+const port = (what: string, value: number) =>
+  z.number().int().min(1).max(65535).default(value).meta({ description: what });
+
+const kubernetesName = z
+  .string()
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+
+/** Free-form Kubernetes fields passed through to the pod as they are (resources, affinity, …). */
+const passThrough = z.record(z.string(), z.unknown());
+
+export const valuesSchema = z
+  .strictObject({
+    image: z
+      .strictObject({
+        repository: z
+          .string()
+          .min(1)
+          .default("devicepass")
+          .meta({ description: "Image repository; build the image with the repository's Dockerfile." }),
+        tag: z.string().default("").meta({ description: "Image tag; empty means the chart's appVersion." }),
+        pullPolicy: z
+          .enum(["Always", "IfNotPresent", "Never"])
+          .default("IfNotPresent")
+          .meta({ description: "When the kubelet pulls the image." }),
+      })
+      .prefault({})
+      .meta({ description: "The operator's container image." }),
+    imagePullSecrets: z
+      .array(kubernetesName)
+      .default([])
+      .meta({ description: "Names of Secrets in the release namespace to pull the image with." }),
+    watchNamespaces: z.array(kubernetesName).default([]).meta({
+      description:
+        "Namespaces whose MailAddresses and MailDevices the operator manages. Empty means every namespace, which needs cluster-wide access to Secrets: prefer a list.",
+    }),
+    passdb: z
+      .strictObject({
+        namespace: z
+          .union([kubernetesName, z.literal("")])
+          .default("")
+          .meta({
+            description:
+              "Namespace of the password database Secrets, where the mail server mounts them; empty means the release namespace.",
+          }),
+        secretPrefix: kubernetesName
+          .max(240)
+          .default("devicepass-passdb")
+          .meta({ description: "Name prefix of the shard Secrets: <prefix>-00, <prefix>-01, …" }),
+        shards: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .default(64)
+          .meta({ description: "Number of shard Secrets; 64 holds 50,000 devices." }),
+      })
+      .prefault({})
+      .meta({ description: "The password database the mail server reads (argon2id hashes only)." }),
+    password: z
+      .strictObject({
+        length: z
+          .number()
+          .int()
+          .min(12)
+          .max(128)
+          .default(24)
+          .meta({ description: "Length of generated passwords." }),
+        argon2: z
+          .strictObject({
+            memoryKiB: z
+              .number()
+              .int()
+              .min(1024)
+              .default(19456)
+              .meta({ description: "argon2id memory cost in KiB." }),
+            iterations: z.number().int().min(1).default(2).meta({ description: "argon2id time cost." }),
+            parallelism: z.number().int().min(1).default(1).meta({ description: "argon2id lanes." }),
+          })
+          .prefault({})
+          .meta({ description: "argon2id parameters of the hashes in the password database." }),
+      })
+      .prefault({})
+      .meta({ description: "Generated passwords and their hashes." }),
+    defaultClientSettings: clientSettingsSchema.default({}).meta({
+      description:
+        "Recommended IMAP, POP3 and SMTP settings (host, port, security) for addresses without their own, copied into device Secrets.",
+    }),
+    dovecot: z
+      .strictObject({
+        doveadmUrl: z.string().default("").meta({
+          description:
+            "Dovecot's doveadm HTTP API, e.g. http://dovecot.mail:8080/doveadm/v1, to cut the sessions of a revoked or rotated password; empty disables it.",
+        }),
+        apiKeySecret: z
+          .strictObject({
+            name: z
+              .union([kubernetesName, z.literal("")])
+              .default("")
+              .meta({
+                description:
+                  "Secret in the release namespace holding the doveadm API key; required with doveadmUrl.",
+              }),
+            key: z.string().min(1).default("api-key").meta({ description: "Key of the API key in it." }),
+          })
+          .prefault({})
+          .meta({ description: "The doveadm API key, mounted as a file into the operator." }),
+        kickRepeatSeconds: z.number().int().min(0).default(90).meta({
+          description:
+            "Kick sessions again this many seconds later, once the mounted database has reached Dovecot; 0 disables.",
+        }),
+        configMap: z
+          .strictObject({
+            enabled: z.boolean().default(true).meta({
+              description:
+                "Install the Dovecot configuration of examples/dovecot/ as ConfigMap <release>-dovecot in the password database namespace.",
+            }),
+          })
+          .prefault({})
+          .meta({ description: "The Dovecot configuration shipped with devicepass." }),
+      })
+      .prefault({})
+      .meta({ description: "The Dovecot mail server that reads the password database." }),
+    logLevel: z
+      .enum(["trace", "debug", "info", "warn", "error"])
+      .default("info")
+      .meta({ description: "Log level of the operator (JSON logs on stderr)." }),
+    health: z
+      .strictObject({ port: port("Port of /healthz and /readyz (liveness and readiness probes).", 8081) })
+      .prefault({})
+      .meta({ description: "Health endpoints." }),
+    metrics: z
+      .strictObject({ port: port("Port of the Prometheus /metrics endpoint.", 8080) })
+      .prefault({})
+      .meta({ description: "Prometheus metrics." }),
+    resources: passThrough
+      .default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } })
+      .meta({ description: "Container resources; each argon2id hash in flight takes memoryKiB of memory." }),
+    podAnnotations: z
+      .record(z.string(), z.string())
+      .default({})
+      .meta({ description: "Annotations of the operator's pod." }),
+    nodeSelector: z.record(z.string(), z.string()).default({}).meta({ description: "Pod node selector." }),
+    tolerations: z.array(passThrough).default([]).meta({ description: "Pod tolerations." }),
+    affinity: passThrough.default({}).meta({ description: "Pod affinity." }),
+  })
+  .meta({ description: "Values of the devicepass Helm chart." })
+  .superRefine((values, ctx) => {
+    // The operator refuses --doveadm-url without a key file; the chart's template says the same.
+    if (values.dovecot.doveadmUrl !== "" && values.dovecot.apiKeySecret.name === "")
+      ctx.addIssue({
+        code: "custom",
+        path: ["dovecot", "apiKeySecret", "name"],
+        message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
+      });
+  });
+
+export type Values = z.output<typeof valuesSchema>;
+export type ValuesInput = z.input<typeof valuesSchema>;
+
+/** The chart's default values: values.yaml. */
+export function defaultValues(): Values {
+  return valuesSchema.parse({});
+}
+
+/** values.schema.json: Helm validates `helm install --set …` against it. */
+export function valuesJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(valuesSchema, { io: "input", target: "draft-7" }) as Record<string, unknown>;
+  // JavaScript's safe-integer bound says nothing to a Helm user.
+  const clean = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(clean);
+    if (node === null || typeof node !== "object") return node;
+    return Object.fromEntries(
+      Object.entries(node)
+        .filter(([k, v]) => !(k === "maximum" && v === Number.MAX_SAFE_INTEGER))
+        .filter(([k, v]) => !(k === "minimum" && v === Number.MIN_SAFE_INTEGER))
+        .map(([k, v]) => [k, k === "default" || k === "enum" ? v : clean(v)]),
+    );
+  };
+  return clean(schema) as Record<string, unknown>;
+}
