@@ -41,13 +41,19 @@ describe("DoveadmClient", () => {
   afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
   it("posts a kick for the address with the base64 API key", async () => {
-    expect(await new DoveadmClient(url, "s3cret\n").kick("alice@example.com")).toEqual({
+    expect(await new DoveadmClient(url, "s3cret").kick("alice@example.com")).toEqual({
       ok: true,
       message: "Open sessions were closed.",
     });
     expect(JSON.parse(seen.at(-1)!.body)).toEqual([
       ["kick", { mask: ["alice@example.com"] }, expect.any(String)],
     ]);
+  });
+
+  it("sends the key byte for byte, as Dovecot read it from the same file", async () => {
+    const result = await new DoveadmClient(url, "s3cret\n").kick("alice@example.com");
+    expect(result.ok).toBe(false);
+    expect(seen.at(-1)!.auth).toBe(`X-Dovecot-API ${Buffer.from("s3cret\n").toString("base64")}`);
   });
 
   it("reports a refused key", async () => {

@@ -21,8 +21,9 @@ export class DoveadmClient implements SessionCutter {
 
   constructor(url: string, apiKey: string, timeoutMs = 10_000) {
     this.url = url;
-    // Dovecot wants the key base64-encoded; the raw key gets 401.
-    this.authorization = `X-Dovecot-API ${Buffer.from(apiKey.trim(), "utf8").toString("base64")}`;
+    // Dovecot wants the key base64-encoded (the raw key gets 401), byte for byte as it read it:
+    // `doveadm_api_key = </file` keeps a trailing newline, so trimming here would mismatch.
+    this.authorization = `X-Dovecot-API ${Buffer.from(apiKey, "utf8").toString("base64")}`;
     this.timeoutMs = timeoutMs;
   }
 
