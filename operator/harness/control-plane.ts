@@ -246,7 +246,8 @@ export class ControlPlane {
       `--kubeconfig=${kubeconfig}`,
       `--authentication-kubeconfig=${kubeconfig}`,
       `--authorization-kubeconfig=${kubeconfig}`,
-      "--controllers=garbage-collector-controller,namespace-controller",
+      // clusterrole-aggregation: the built-in view/edit/admin roles take in aggregated ClusterRoles.
+      "--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller",
       "--leader-elect=false",
       `--bind-address=${loopback}`,
       `--secure-port=${this.ports.controllerManager}`,

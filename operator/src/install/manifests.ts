@@ -17,7 +17,7 @@ import {
   type PolicyRule,
 } from "./rbac.ts";
 import { appVersion } from "./version.ts";
-import { valuesSchema, type Values, type ValuesInput } from "./values.ts";
+import { parseValues, type Values, type ValuesInput } from "./values.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
 export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
@@ -55,14 +55,17 @@ export class DevicepassInstall extends Construct {
   constructor(scope: Construct, id: string, props: DevicepassInstallProps = {}) {
     super(scope, id);
     const w = (this.wiring =
-      props.wiring ??
-      new PlainWiring(valuesSchema.parse(props.values ?? {}), props.release ?? defaultRelease));
+      props.wiring ?? new PlainWiring(parseValues(props.values), props.release ?? defaultRelease));
     const { name, namespace } = w.release;
 
     const selectorLabels = { "app.kubernetes.io/name": "devicepass", "app.kubernetes.io/instance": name };
-    const labels: Record<string, string> = {
+    const podLabels: Record<string, string> = {
       ...selectorLabels,
       "app.kubernetes.io/version": w.helm ? w.computed(() => appVersion, "$.Chart.AppVersion") : appVersion,
+    };
+    // Helm's own labels go on the objects, not on the pods: a chart version alone restarts nothing.
+    const labels: Record<string, string> = {
+      ...podLabels,
       ...(w.helm
         ? {
             "helm.sh/chart": w.computed(() => "", 'printf "%s-%s" $.Chart.Name $.Chart.Version'),
@@ -107,7 +110,7 @@ export class DevicepassInstall extends Construct {
     this.rbac(w, labels, passdbNamespace);
     this.userRoles(labels);
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
-    this.deployment = this.operatorDeployment(w, labels, selectorLabels, passdbNamespace);
+    this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
   }
 
   private role(
@@ -242,6 +245,7 @@ export class DevicepassInstall extends Construct {
   private operatorDeployment(
     w: Wiring,
     labels: Record<string, string>,
+    podLabels: Record<string, string>,
     selectorLabels: Record<string, string>,
     passdbNamespace: string,
   ): kplus.Deployment {
@@ -254,7 +258,7 @@ export class DevicepassInstall extends Construct {
       replicas: 1,
       strategy: kplus.DeploymentStrategy.recreate(),
       select: false,
-      podMetadata: { labels },
+      podMetadata: { labels: podLabels },
       serviceAccount: this.serviceAccount,
       automountServiceAccountToken: true,
       securityContext: { ensureNonRoot: true, user: uid, group: uid, fsGroup: uid },

@@ -163,6 +163,27 @@ export const valuesSchema = z
 export type Values = z.output<typeof valuesSchema>;
 export type ValuesInput = z.input<typeof valuesSchema>;
 
+/**
+ * Values as Helm merges them: user maps merge into the defaults key by key (so `resources:
+ * {requests: …}` keeps the default limits), anything else replaces, and null removes a default.
+ */
+export function mergeValues(defaults: unknown, user: unknown): unknown {
+  const isMap = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === "object" && !Array.isArray(v);
+  if (!isMap(defaults) || !isMap(user)) return user === undefined ? defaults : user;
+  const out: Record<string, unknown> = { ...defaults };
+  for (const [key, value] of Object.entries(user)) {
+    if (value === null) delete out[key];
+    else out[key] = mergeValues(defaults[key], value);
+  }
+  return out;
+}
+
+/** Parses values given the way `helm install -f` takes them: merged into the defaults. */
+export function parseValues(user: ValuesInput = {}): Values {
+  return valuesSchema.parse(mergeValues(defaultValues(), user));
+}
+
 /** The chart's default values: values.yaml. */
 export function defaultValues(): Values {
   return valuesSchema.parse({});

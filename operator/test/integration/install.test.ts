@@ -1,0 +1,409 @@
+// The Helm chart and the plain install manifest against the real API server: helm lint and
+// template, helm install, the operator passing the core flows with nothing but the chart's
+// ServiceAccount, and `kubectl auth can-i` for what the operator and namespace users may not do.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { App, Chart } from "cdk8s";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Writable } from "node:stream";
+import { readDovecotFiles } from "../../src/install/chart.ts";
+import { DevicepassInstall } from "../../src/install/manifests.ts";
+import type { ValuesInput } from "../../src/install/values.ts";
+import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
+import { createLogger } from "../../src/log.ts";
+import { Operator, defaultConfig } from "../../src/operator.ts";
+import { adminKubectl, eventually, withNamespace } from "../support.ts";
+import { accepts, devicePassword, passdbEntries, testArgon2 } from "../operator-support.ts";
+import {
+  canI,
+  chartDir,
+  helmFor,
+  normalized,
+  parseManifests,
+  repoRoot,
+  serviceAccountKubeconfig,
+  valuesFile,
+  type Helm,
+  type K8sObject,
+} from "../install-support.ts";
+
+const kubectl = adminKubectl();
+const kubeVersion = ["--kube-version", "1.35.0"]; // the pinned helm build reports v1.20 without a cluster
+let helm: Helm;
+
+beforeAll(async () => {
+  helm = await helmFor();
+});
+
+function synth(values: ValuesInput, release: { name: string; namespace: string }): K8sObject[] {
+  const chart = new Chart(new App(), "test");
+  new DevicepassInstall(chart, "devicepass", { values, release, dovecotFiles: readDovecotFiles(repoRoot) });
+  return chart.toJson() as K8sObject[];
+}
+
+describe("the Helm chart", () => {
+  it("passes helm lint --strict, with its defaults and with every option set", async () => {
+    await helm.ok(["lint", "--strict", chartDir, ...kubeVersion]);
+    const values = await valuesFile({
+      watchNamespaces: ["mail"],
+      dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
+    });
+    await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion]);
+  });
+
+  it("renders with its defaults exactly charts/devicepass-install.yaml (less the Namespace)", async () => {
+    const rendered = parseManifests(
+      await helm.ok([
+        "template",
+        "devicepass",
+        chartDir,
+        "-n",
+        "devicepass-system",
+        "--include-crds",
+        ...kubeVersion,
+      ]),
+    );
+    const manifest = parseManifests(
+      await readFile(join(repoRoot, "charts", "devicepass-install.yaml"), "utf8"),
+    );
+    expect(normalized(rendered)).toEqual(normalized(manifest.filter((o) => o.kind !== "Namespace")));
+  });
+
+  const valueSets: [string, ValuesInput][] = [
+    ["defaults", {}],
+    [
+      "watched namespaces, a database elsewhere, Dovecot and every pod option",
+      {
+        image: { repository: "registry.example.com/devicepass", tag: "1.2.3", pullPolicy: "Always" },
+        imagePullSecrets: ["registry"],
+        watchNamespaces: ["mail", "team-a"],
+        passdb: { namespace: "dovecot", secretPrefix: "pdb", shards: 3 },
+        password: { length: 32, argon2: { memoryKiB: 2_000_000, iterations: 3, parallelism: 4 } },
+        defaultClientSettings: {
+          smtp: { host: "smtp.example.com", port: 587, security: "STARTTLS" },
+          imap: { host: "imap.example.com", port: 993, security: "SSL/TLS" },
+        },
+        dovecot: {
+          doveadmUrl: "http://dovecot.mail:8080/doveadm/v1",
+          apiKeySecret: { name: "doveadm", key: "key" },
+          kickRepeatSeconds: 0,
+          configMap: { enabled: false },
+        },
+        logLevel: "debug",
+        health: { port: 9091 },
+        metrics: { port: 9090 },
+        resources: { requests: { cpu: "1", memory: "1Gi" } },
+        podAnnotations: { "prometheus.io/scrape": "true" },
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        tolerations: [{ key: "mail", operator: "Exists", effect: "NoSchedule" }],
+        affinity: { nodeAffinity: {} },
+      },
+    ],
+  ];
+  for (const [name, values] of valueSets) {
+    it(`renders the same objects as the cdk8s construct: ${name}`, async () => {
+      const release = { name: "mail-auth", namespace: "auth" };
+      const rendered = parseManifests(
+        await helm.ok(["template", release.name, chartDir, "-n", release.namespace, "-f", await valuesFile(values), ...kubeVersion]),
+      ); // prettier-ignore
+      expect(normalized(rendered)).toEqual(normalized(synth(values, release)));
+    });
+  }
+
+  it("refuses values its schema or templates reject", async () => {
+    const typo = await helm.run([
+      "template",
+      "x",
+      chartDir,
+      "--set",
+      "watchNamespace={mail}",
+      ...kubeVersion,
+    ]);
+    expect(typo.code).not.toBe(0);
+    expect(typo.stderr).toMatch(/watchNamespace/);
+    const noKey = await helm.run([
+      "template",
+      "x",
+      chartDir,
+      "--set",
+      "dovecot.doveadmUrl=http://d",
+      ...kubeVersion,
+    ]);
+    expect(noKey.code).not.toBe(0);
+    expect(noKey.stderr).toMatch(/dovecot.apiKeySecret.name is required with dovecot.doveadmUrl/);
+  });
+});
+
+describe("helm install, and the operator as the chart's ServiceAccount", () => {
+  const release = `dp-${randomBytes(3).toString("hex")}`;
+  const serviceAccount = (ns: string) => `system:serviceaccount:${ns}:${release}`;
+  const disposers: (() => Promise<void>)[] = [];
+  let releaseNs: string;
+  let mailNs: string;
+  let passdbNs: string;
+  let otherNs: string;
+  let installOutput: { stdout: string; stderr: string };
+
+  beforeAll(async () => {
+    const create = async (prefix: string) => {
+      const ns = await withNamespace(kubectl, prefix);
+      disposers.push(ns.dispose);
+      return ns.name;
+    };
+    releaseNs = await create("install");
+    mailNs = await create("install-mail");
+    passdbNs = await create("install-passdb");
+    otherNs = await create("install-other");
+  });
+
+  afterAll(async () => {
+    await helm.run(["uninstall", release, "-n", releaseNs, "--wait=false"]);
+    for (const dispose of disposers) await dispose();
+  });
+
+  it("installs into a namespace that enforces Pod Security restricted", async () => {
+    await kubectl.ok([
+      "label", "namespace", releaseNs,
+      "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/warn=restricted",
+    ]); // prettier-ignore
+    const values = await valuesFile({
+      watchNamespaces: [mailNs],
+      passdb: { namespace: passdbNs, shards: 4 },
+      password: { argon2: testArgon2Values },
+    });
+    const result = await helm.run(["install", release, chartDir, "-n", releaseNs, "-f", values]);
+    expect(result.code, result.stderr).toBe(0);
+    installOutput = result;
+    expect(result.stderr).not.toMatch(/PodSecurity|violate/);
+    expect(result.stdout).toMatch(new RegExp(`manages MailAddresses and MailDevices in: ${mailNs}`));
+    const deployment = await kubectl.json<{ spec: { replicas: number } }>([
+      "get", "deployment", release, "-n", releaseNs,
+    ]); // prettier-ignore
+    expect(deployment.spec.replicas).toBe(1);
+    await kubectl.ok(["get", "configmap", `${release}-dovecot`, "-n", passdbNs]);
+    await kubectl.ok(["get", "rolebinding", `${release}-operator`, "-n", mailNs]);
+  });
+
+  it("passes the core flows with the ServiceAccount's token: RBAC is enough", async () => {
+    expect(installOutput).toBeDefined();
+    const kubeconfig = await serviceAccountKubeconfig(kubectl, releaseNs, release);
+    const client = await KubeClient.create(loadKubeConfig(kubeconfig), "devicepass-install-test");
+    const forbidden: string[] = [];
+    client.observer = (verb, path, status) => {
+      if (status === 403) forbidden.push(`${verb} ${path}`);
+    };
+    const logs: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logs.push(chunk.toString("utf8"));
+        done();
+      },
+    });
+    const operator = new Operator({
+      client,
+      log: createLogger("info", sink),
+      config: {
+        ...defaultConfig,
+        namespaces: [mailNs],
+        passdbNamespace: passdbNs,
+        passdbShards: 4,
+        argon2: testArgon2,
+        // MailDomains are cluster-wide and other test files run beside this one: not required here.
+        requireMailDomain: false,
+      },
+    });
+    await operator.start();
+    try {
+      await kubectl.ok(["apply", "-n", mailNs, "-f", join(repoRoot, "examples", "mail")]);
+      await kubectl.ok([
+        "wait",
+        "-n",
+        mailNs,
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "maildevice",
+        "--all",
+      ]);
+      await kubectl.ok([
+        "wait",
+        "-n",
+        mailNs,
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "mailaddress",
+        "alice",
+      ]);
+
+      // Rotate (flow 2).
+      const before = await devicePassword(kubectl, mailNs, "alice-iphone-mail-credentials");
+      await kubectl.ok([
+        "annotate", "-n", mailNs, "maildevice", "alice-iphone", "mail.devicepass.io/rotate=r1", "--overwrite",
+      ]); // prettier-ignore
+      const after = await eventually(async () => {
+        const p = await devicePassword(kubectl, mailNs, "alice-iphone-mail-credentials");
+        expect(p).not.toBe(before);
+        return p;
+      });
+      await eventually(async () => {
+        const entries = await passdbEntries(kubectl, passdbNs);
+        expect(await accepts(entries, `${mailNs}/alice-iphone`, after)).toBe(true);
+        expect(await accepts(entries, `${mailNs}/alice-iphone`, before)).toBe(false);
+      });
+
+      // Delete (flows 3 and 4).
+      await kubectl.ok(["delete", "-n", mailNs, "maildevice", "alice-iphone", "--timeout=60s"]);
+      expect(
+        (await kubectl.run(["get", "secret", "alice-iphone-mail-credentials", "-n", mailNs])).code,
+      ).not.toBe(0);
+      await kubectl.ok(["delete", "-n", mailNs, "maildevices", "--all", "--timeout=60s"]);
+      await eventually(async () => {
+        const entries = await passdbEntries(kubectl, passdbNs);
+        expect(entries.filter((e) => e.device.startsWith(`${mailNs}/`))).toEqual([]);
+      });
+      const left = await kubectl.json<{ items: unknown[] }>([
+        "get", "secrets", "-n", mailNs, "-l", "app.kubernetes.io/managed-by=devicepass",
+      ]); // prettier-ignore
+      expect(left.items).toEqual([]);
+      expect(forbidden, logs.join("")).toEqual([]);
+    } finally {
+      await operator.stop();
+      await client.close();
+    }
+  });
+
+  it("keeps the operator to what it needs", async () => {
+    const sa = serviceAccount(releaseNs);
+    const yes = async (...args: string[]) => expect(await canI(kubectl, sa, args), args.join(" ")).toBe(true);
+    const no = async (...args: string[]) => expect(await canI(kubectl, sa, args), args.join(" ")).toBe(false);
+    // What it does.
+    await yes("list", "secrets", "-n", mailNs);
+    await yes("delete", "secrets", "-n", mailNs);
+    await yes("patch", "maildevices/status", "-n", mailNs);
+    await yes("update", "secrets/devicepass-passdb-03", "-n", passdbNs);
+    await yes("create", "leases.coordination.k8s.io", "-n", releaseNs);
+    await yes("list", "maildomains.mail.devicepass.io");
+    // Secrets outside its namespaces, and other Secrets of the database namespace.
+    await no("get", "secrets", "-n", otherNs);
+    await no("list", "secrets", "--all-namespaces");
+    await no("get", "secrets", "-n", releaseNs);
+    await no("update", "secrets/dovecot-tls", "-n", passdbNs);
+    await no("patch", "secrets", "-n", passdbNs);
+    await no("delete", "secrets", "-n", passdbNs);
+    // Its own objects: it never creates, replaces or deletes what users declare.
+    await no("create", "maildevices", "-n", mailNs);
+    await no("update", "maildevices", "-n", mailNs);
+    await no("delete", "mailaddresses", "-n", mailNs);
+    await no("update", "maildevices/status", "-n", mailNs);
+    await no("list", "maildevices", "-n", otherNs);
+    await no("delete", "maildomains.mail.devicepass.io");
+    // The cluster.
+    await no("delete", "namespaces");
+    await no("patch", "namespaces");
+    await no("update", "customresourcedefinitions.apiextensions.k8s.io");
+    await no("create", "pods", "-n", mailNs);
+    await no("create", "leases.coordination.k8s.io", "-n", mailNs);
+    await no("create", "clusterrolebindings");
+  });
+
+  it("lets namespace viewers see devices but never Secrets; editors change devices, not their status", async () => {
+    const viewer = `viewer-${release}`;
+    const editor = `editor-${release}`;
+    await kubectl.ok([
+      "create",
+      "rolebinding",
+      "viewers",
+      "-n",
+      mailNs,
+      "--clusterrole=view",
+      `--user=${viewer}`,
+    ]);
+    await kubectl.ok([
+      "create",
+      "rolebinding",
+      "editors",
+      "-n",
+      mailNs,
+      "--clusterrole=edit",
+      `--user=${editor}`,
+    ]);
+    // kube-controller-manager aggregates the chart's roles into view and edit.
+    await eventually(async () => {
+      expect(await canI(kubectl, viewer, ["list", "maildevices", "-n", mailNs])).toBe(true);
+      expect(await canI(kubectl, editor, ["create", "maildevices", "-n", mailNs])).toBe(true);
+    }, 60_000);
+    for (const [verb, resource] of [
+      ["get", "maildevices"],
+      ["watch", "maildevices"],
+      ["list", "mailaddresses"],
+    ])
+      expect(
+        await canI(kubectl, viewer, [verb!, resource!, "-n", mailNs]),
+        `viewer ${verb} ${resource}`,
+      ).toBe(true);
+    for (const [verb, resource] of [
+      ["get", "secrets"],
+      ["list", "secrets"],
+      ["create", "maildevices"],
+      ["patch", "maildevices"],
+      ["delete", "maildevices"],
+    ])
+      expect(
+        await canI(kubectl, viewer, [verb!, resource!, "-n", mailNs]),
+        `viewer ${verb} ${resource}`,
+      ).toBe(false);
+    for (const verb of ["create", "patch", "update", "delete", "deletecollection"])
+      expect(await canI(kubectl, editor, [verb, "maildevices", "-n", mailNs]), `editor ${verb}`).toBe(true);
+    expect(await canI(kubectl, editor, ["patch", "maildevices", "--subresource=status", "-n", mailNs])).toBe(
+      false,
+    );
+
+    // As the users type it.
+    await kubectl.ok([
+      "apply",
+      "-n",
+      mailNs,
+      "-f",
+      join(repoRoot, "examples", "mail", "alice.yaml"),
+      `--as=${editor}`,
+    ]);
+    await kubectl.ok(["get", "mailaddresses", "-n", mailNs, `--as=${viewer}`]);
+    const denied = await kubectl.run(["get", "secrets", "-n", mailNs, `--as=${viewer}`]);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toMatch(/forbidden/);
+    const annotate = await kubectl.run([
+      "annotate", "-n", mailNs, "mailaddress", "alice", "mail.devicepass.io/rotate=1", `--as=${viewer}`,
+    ]); // prettier-ignore
+    expect(annotate.stderr).toMatch(/forbidden/);
+    await kubectl.ok([
+      "annotate", "-n", mailNs, "mailaddress", "alice", "mail.devicepass.io/rotate=1", `--as=${editor}`,
+    ]); // prettier-ignore
+  });
+});
+
+/** testArgon2 in the chart's terms. */
+const testArgon2Values = {
+  memoryKiB: testArgon2.memoryCost,
+  iterations: testArgon2.timeCost,
+  parallelism: testArgon2.parallelism,
+};
+
+describe("the plain install manifest", () => {
+  it("applies with kubectl; its operator, watching every namespace, is bound cluster-wide", async () => {
+    const manifest = join(repoRoot, "charts", "devicepass-install.yaml");
+    const result = await kubectl.run(["apply", "--server-side", "-f", manifest]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/PodSecurity|violate/);
+    const sa = "system:serviceaccount:devicepass-system:devicepass";
+    // The price of watching every namespace: RBAC cannot select Secrets by label.
+    expect(await canI(kubectl, sa, ["list", "secrets", "--all-namespaces"])).toBe(true);
+    expect(await canI(kubectl, sa, ["update", "secrets", "-n", "default"])).toBe(false);
+    expect(
+      await canI(kubectl, sa, ["update", "secrets/devicepass-passdb-63", "-n", "devicepass-system"]),
+    ).toBe(true);
+    expect(
+      await canI(kubectl, sa, ["update", "secrets/devicepass-passdb-64", "-n", "devicepass-system"]),
+    ).toBe(false);
+    expect(await canI(kubectl, sa, ["delete", "namespaces"])).toBe(false);
+  });
+});
