@@ -2,6 +2,7 @@
 // production dependencies in a folder of their own, and run the compiled entrypoint with the exact
 // command line of the chart's Deployment (as the chart's ServiceAccount) until it reconciles a device.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { copyFile, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -95,7 +96,8 @@ describe("the production build", () => {
       namespaces["prod-mail"]!,
       namespaces["prod-passdb"]!,
     ];
-    const release = "devicepass";
+    // Cluster-scoped names start with the release name: unique, beside install.test.ts's releases.
+    const release = `prod-${randomBytes(3).toString("hex")}`;
     const [metricsPort, healthPort] = [await freePort(), await freePort()];
     await helm.ok([
       "install", release, chartDir, "-n", releaseNs, "-f",
