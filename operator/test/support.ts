@@ -7,6 +7,13 @@ export function adminKubectl(): Kubectl {
   return kubectlFor(inject("kubectlPath"), inject("kubeconfig"));
 }
 
+/**
+ * The label examples/domain/example.com.yaml admits namespaces by. Test files share one cluster,
+ * and a MailDomain applies whenever it exists (the end-to-end test applies that example), so
+ * every test namespace carries it: example.com addresses behave the same with or without it.
+ */
+export const exampleDomainLabel = "mail.devicepass.io/domain.example.com=admitted";
+
 /** Creates a namespace named after `prefix` for one test; deletes it when the test is done. */
 export async function withNamespace(
   kubectl: Kubectl,
@@ -14,6 +21,7 @@ export async function withNamespace(
 ): Promise<{ name: string; dispose: () => Promise<void> }> {
   const name = `${prefix}-${randomBytes(3).toString("hex")}`;
   await kubectl.ok(["create", "namespace", name]);
+  await kubectl.ok(["label", "namespace", name, exampleDomainLabel]);
   return {
     name,
     dispose: async () => void (await kubectl.run(["delete", "namespace", name, "--wait=false"])),
