@@ -51,6 +51,7 @@ interface PodSpec {
   securityContext: Record<string, unknown>;
   automountServiceAccountToken: boolean;
   serviceAccountName: string;
+  terminationGracePeriodSeconds: number;
   volumes: { name: string; secret?: { secretName: string } }[];
 }
 function deploymentOf(objects: K8sObject[]) {
@@ -121,6 +122,8 @@ describe("the operator's Deployment", () => {
     ]);
     expect(pod.automountServiceAccountToken).toBe(true);
     expect(pod.serviceAccountName).toBe("devicepass");
+    // The operator drains for up to 30 s (--graceful-shutdown-timeout) before the kubelet's SIGKILL.
+    expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
   });
 
   it("passes the values as flags that the operator's own parser accepts", () => {

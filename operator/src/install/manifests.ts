@@ -1,6 +1,6 @@
 // The operator's install manifests as a cdk8s construct (cdk8s-plus-27): ServiceAccount, RBAC,
 // Deployment and the Dovecot configuration; synthesized into the Helm chart and the plain manifest.
-import { ApiObject, JsonPatch } from "cdk8s";
+import { ApiObject, Duration, JsonPatch } from "cdk8s";
 import * as kplus from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { parse } from "yaml";
@@ -261,6 +261,9 @@ export class DevicepassInstall extends Construct {
       podMetadata: { labels: podLabels },
       serviceAccount: this.serviceAccount,
       automountServiceAccountToken: true,
+      // Longer than the operator's graceful shutdown (30 s by default), so that reconciles in
+      // flight finish before the kubelet's SIGKILL.
+      terminationGracePeriod: Duration.seconds(45),
       securityContext: { ensureNonRoot: true, user: uid, group: uid, fsGroup: uid },
       containers: [
         {
