@@ -1,13 +1,14 @@
 // The Helm chart and the plain install manifest against the real API server: helm lint and
 // template, helm install, the operator passing the core flows with nothing but the chart's
 // ServiceAccount, and `kubectl auth can-i` for what the operator and namespace users may not do.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { App, Chart } from "cdk8s";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
-import { readDovecotFiles } from "../../src/install/chart.ts";
+import { chartFiles, readDovecotFiles } from "../../src/install/chart.ts";
 import { DevicepassInstall } from "../../src/install/manifests.ts";
 import type { ValuesInput } from "../../src/install/values.ts";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
@@ -110,6 +111,20 @@ describe("the Helm chart", () => {
       expect(normalized(rendered)).toEqual(normalized(synth(values, release)));
     });
   }
+
+  it("keeps configuration files literal, even where they look like Go templates", async () => {
+    const files = { "odd.conf": 'a = {{ .Values }}\nb = "%{user}" }} {{\n' };
+    const dir = await mkdtemp(join(tmpdir(), "devicepass-chart-"));
+    for (const [name, text] of Object.entries(chartFiles(files))) {
+      await mkdir(dirname(join(dir, name)), { recursive: true });
+      await writeFile(join(dir, name), text);
+    }
+    const rendered = parseManifests(
+      await helm.ok(["template", "x", join(dir, "devicepass"), ...kubeVersion]),
+    );
+    expect(rendered.find((o) => o.kind === "ConfigMap")).toMatchObject({ data: files });
+    await rm(dir, { recursive: true, force: true });
+  });
 
   it("refuses values its schema or templates reject", async () => {
     const typo = await helm.run([
