@@ -1,7 +1,9 @@
 // Runs the operator in-process for integration tests, watching only the test's namespaces, and
 // captures its logs and API writes so tests can assert on them.
 import { Writable } from "node:stream";
-import { inject } from "vitest";
+import { join } from "node:path";
+import { afterAll, beforeAll, inject } from "vitest";
+import { adminKubectl, withNamespace } from "./support.ts";
 import { verify } from "@node-rs/argon2";
 import type { OperatorConfig } from "../src/context.ts";
 import { KubeClient, loadKubeConfig } from "../src/kube/client.ts";
@@ -124,4 +126,78 @@ export async function readyCondition(
     namespace,
   ]);
   return object.status?.conditions?.find((c) => c.type === "Ready");
+}
+
+export const mailExamples = join(import.meta.dirname, "..", "..", "examples", "mail");
+
+export interface OperatorTestEnvironment {
+  /** The namespaces the operator watches, made for this test file (filled in by beforeAll). */
+  namespaces: string[];
+  passdbNamespace: string;
+  running: RunningOperator;
+  /** Stops the operator, then starts a new one on the same namespaces (a restart). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Registers beforeAll/afterAll for a test file: `count` namespaces and a password database
+ * namespace, the operator watching them, and optionally examples/mail/ applied and Ready in the
+ * first namespace.
+ */
+export function useOperator(
+  prefix: string,
+  options: { namespaces?: number; config?: Partial<OperatorConfig>; applyExamples?: boolean } = {},
+): OperatorTestEnvironment {
+  const kubectl = adminKubectl();
+  const created: { dispose: () => Promise<void> }[] = [];
+  let running: RunningOperator | undefined;
+  const env: OperatorTestEnvironment = {
+    namespaces: [],
+    passdbNamespace: "",
+    get running() {
+      if (!running) throw new Error("the operator is not running");
+      return running;
+    },
+    restart: async () => {
+      await env.stop();
+      running = await startOperator({
+        ...options.config,
+        namespaces: env.namespaces,
+        passdbNamespace: env.passdbNamespace,
+      });
+    },
+    stop: async () => {
+      await running?.stop();
+      running = undefined;
+    },
+  };
+  beforeAll(async () => {
+    for (let i = 0; i < (options.namespaces ?? 1); i++) {
+      const ns = await withNamespace(kubectl, i === 0 ? prefix : `${prefix}-${i + 1}`);
+      created.push(ns);
+      env.namespaces.push(ns.name);
+    }
+    const passdb = await withNamespace(kubectl, `${prefix}-passdb`);
+    created.push(passdb);
+    env.passdbNamespace = passdb.name;
+    await env.restart();
+    if (options.applyExamples) {
+      await kubectl.ok(["apply", "-n", env.namespaces[0]!, "-f", mailExamples]);
+      await kubectl.ok([
+        "wait",
+        "-n",
+        env.namespaces[0]!,
+        "--for=condition=Ready",
+        "--timeout=60s",
+        "maildevice",
+        "--all",
+      ]);
+    }
+  });
+  afterAll(async () => {
+    await env.stop();
+    for (const ns of created) await ns.dispose();
+  });
+  return env;
 }

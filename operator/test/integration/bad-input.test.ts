@@ -1,32 +1,27 @@
 // Bad input gets a clear error at the earliest point: the API server's schema and CEL rules, then
 // status conditions (AddressNotFound, SecretConflict, AddressConflict) that name what is wrong.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { adminKubectl, consistently, eventually, withNamespace } from "../support.ts";
-import {
-  passdbEntries,
-  readyCondition,
-  secretData,
-  startOperator,
-  type RunningOperator,
-} from "../operator-support.ts";
+import { adminKubectl, consistently, eventually } from "../support.ts";
+import { passdbEntries, readyCondition, secretData, useOperator } from "../operator-support.ts";
 
 const kubectl = adminKubectl();
-let ns: { name: string; dispose: () => Promise<void> };
-let other: { name: string; dispose: () => Promise<void> };
-let passdbNs: { name: string; dispose: () => Promise<void> };
-let running: RunningOperator;
-
-beforeAll(async () => {
-  ns = await withNamespace(kubectl, "bad");
-  other = await withNamespace(kubectl, "bad-other");
-  passdbNs = await withNamespace(kubectl, "bad-passdb");
-  running = await startOperator({ namespaces: [ns.name, other.name], passdbNamespace: passdbNs.name });
-});
-afterAll(async () => {
-  await running.stop();
-  for (const n of [ns, other, passdbNs]) await n.dispose();
-});
+const env = useOperator("bad", { namespaces: 2 });
+const ns = {
+  get name() {
+    return env.namespaces[0]!;
+  },
+};
+const other = {
+  get name() {
+    return env.namespaces[1]!;
+  },
+};
+const passdbNs = {
+  get name() {
+    return env.passdbNamespace;
+  },
+};
 
 const address = (name: string, spec: Record<string, unknown>) => ({
   apiVersion: "mail.devicepass.io/v1alpha1",

@@ -4,21 +4,27 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { adminKubectl, eventually, withNamespace } from "../support.ts";
-import {
-  passdbEntries,
-  readyCondition,
-  secretData,
-  startOperator,
-  type RunningOperator,
-} from "../operator-support.ts";
+import { adminKubectl, eventually } from "../support.ts";
+import { passdbEntries, readyCondition, secretData, useOperator } from "../operator-support.ts";
 
 const admin = adminKubectl();
 const domainName = `acme-${randomBytes(3).toString("hex")}.test`;
-let teamA: { name: string; dispose: () => Promise<void> };
-let teamB: { name: string; dispose: () => Promise<void> };
-let passdbNs: { name: string; dispose: () => Promise<void> };
-let running: RunningOperator;
+const env = useOperator("team", { namespaces: 2, config: { requireMailDomain: true } });
+const teamA = {
+  get name() {
+    return env.namespaces[0]!;
+  },
+};
+const teamB = {
+  get name() {
+    return env.namespaces[1]!;
+  },
+};
+const passdbNs = {
+  get name() {
+    return env.passdbNamespace;
+  },
+};
 
 const domain = (spec: Record<string, unknown>) => ({
   apiVersion: "mail.devicepass.io/v1alpha1",
@@ -49,14 +55,6 @@ const devicesInDb = async () =>
     .sort();
 
 beforeAll(async () => {
-  teamA = await withNamespace(admin, "team-a");
-  teamB = await withNamespace(admin, "team-b");
-  passdbNs = await withNamespace(admin, "domain-passdb");
-  running = await startOperator({
-    namespaces: [teamA.name, teamB.name],
-    passdbNamespace: passdbNs.name,
-    requireMailDomain: true,
-  });
   // A namespace editor of team-b, as kubectl impersonates them.
   await admin.ok([
     "create",
@@ -69,9 +67,7 @@ beforeAll(async () => {
   ]);
 });
 afterAll(async () => {
-  await running.stop();
   await admin.run(["delete", "maildomain", domainName, "--ignore-not-found"]);
-  for (const n of [teamA, teamB, passdbNs]) await n.dispose();
 });
 
 describe("MailDomain", () => {

@@ -1,20 +1,18 @@
 // The five user flows of PRODUCT.md, driven with kubectl against the real API server, with the
 // operator running in-process.
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { adminKubectl, consistently, eventually, withNamespace } from "../support.ts";
+import { describe, expect, it } from "vitest";
+import { adminKubectl, consistently, eventually } from "../support.ts";
 import {
   accepts,
   devicePassword,
+  mailExamples as examples,
   passdbEntries,
   readyCondition,
   secretData,
-  startOperator,
-  type RunningOperator,
+  useOperator,
 } from "../operator-support.ts";
 
 const kubectl = adminKubectl();
-const examples = join(import.meta.dirname, "..", "..", "..", "examples", "mail");
 const devices = ["alice-iphone", "alice-laptop-bob", "alice-printer"];
 const secretNames: Record<string, string> = {
   "alice-iphone": "alice-iphone-mail-credentials",
@@ -22,20 +20,17 @@ const secretNames: Record<string, string> = {
   "alice-printer": "office-scanner-mail",
 };
 
-let ns: { name: string; dispose: () => Promise<void> };
-let passdbNs: { name: string; dispose: () => Promise<void> };
-let running: RunningOperator;
-
-beforeAll(async () => {
-  ns = await withNamespace(kubectl, "flows");
-  passdbNs = await withNamespace(kubectl, "flows-passdb");
-  running = await startOperator({ namespaces: [ns.name], passdbNamespace: passdbNs.name });
-});
-afterAll(async () => {
-  await running.stop();
-  await ns.dispose();
-  await passdbNs.dispose();
-});
+const env = useOperator("flows");
+const ns = {
+  get name() {
+    return env.namespaces[0]!;
+  },
+};
+const passdbNs = {
+  get name() {
+    return env.passdbNamespace;
+  },
+};
 
 async function applyExamples(namespace: string): Promise<void> {
   await kubectl.ok(["apply", "-n", namespace, "-f", examples]);
@@ -274,10 +269,10 @@ describe("plaintext passwords", () => {
     const events = await kubectl.ok(["get", "events", "-n", ns.name, "-o", "json"]);
     const statuses = await kubectl.ok(["get", "maildevices,mailaddresses", "-n", ns.name, "-o", "json"]);
     const passdb = JSON.stringify(await passdbEntries(kubectl, passdbNs.name));
-    expect(running.logs.length).toBeGreaterThan(10);
+    expect(env.running.logs.length).toBeGreaterThan(10);
     for (const password of passwords) {
       for (const [where, text] of Object.entries({
-        logs: running.logs.join("\n"),
+        logs: env.running.logs.join("\n"),
         events,
         statuses,
         passdb,
