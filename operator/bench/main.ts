@@ -1,0 +1,431 @@
+// `npm run bench`: the operator as a separate process against a real control plane, measured for
+// convergence (against the API server's and argon2's own limits), rotation latency, idle cost,
+// restart and memory; prints Markdown tables and writes .bench/report-<N>.json.
+import { existsSync } from "node:fs";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join, relative } from "node:path";
+import { parseArgs } from "node:util";
+import { ControlPlane } from "../harness/control-plane.ts";
+import { kubectlFor } from "../harness/kubectl.ts";
+import { labels, passdbComponent } from "../src/api/names.ts";
+import { KubeClient, loadKubeConfig } from "../src/kube/client.ts";
+import { resources } from "../src/kube/resources.ts";
+import { createLogger } from "../src/log.ts";
+import {
+  AuditLog,
+  auditPolicy,
+  benchUsers,
+  countByVerbAndResource,
+  kindOf,
+  writesOf,
+  type AuditRecord,
+} from "./audit.ts";
+import {
+  planWrites,
+  runWrites,
+  setupLimitTargets,
+  tuneArgon2,
+  tuneConcurrency,
+  argon2Limit,
+} from "./limit.ts";
+import { Observer } from "./observer.ts";
+import {
+  CpuMeter,
+  OperatorProcess,
+  operatorScripts,
+  waitForCpuIdle,
+  type CpuSplit,
+} from "./operator-process.ts";
+import { evaluateTargets, formatReport, percentile, type BenchReport } from "./report.ts";
+import { createMailDomain, createNamespace, createWorkload, rotate } from "./workload.ts";
+
+const usage = `Usage: npm run bench -- [options]
+
+  --devices N            MailDevices to apply at once (default 1000)
+  --addresses N          MailAddresses they are spread over (default 50)
+  --rotations N          rotations to time, one after another (default 200)
+  --idle-seconds N       length of the idle measurement (default 60)
+  --out FILE             JSON report (default .bench/report-<devices>.json)
+  --operator-node-arg A  a flag for the operator's node, e.g. --cpu-prof (repeatable)
+  --operator-arg A       a flag for the operator itself (repeatable)
+  --no-combined-limit    skip the run of writes and hashing at once
+  --heap-snapshot        have the operator write a heap snapshot once converged (into .bench/)
+  --built                run the compiled operator (dist/, from npm run build) instead of its source
+`;
+
+const benchDir = join(import.meta.dirname, "..", "..", ".bench");
+const namespace = "bench";
+const passdbNamespace = "devicepass-system";
+
+const say = (line: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`);
+  return n;
+}
+
+/** Polls until `check` returns a value; throws `what` after `timeoutMs`. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what()}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      devices: { type: "string" },
+      addresses: { type: "string" },
+      rotations: { type: "string" },
+      "idle-seconds": { type: "string" },
+      out: { type: "string" },
+      "operator-node-arg": { type: "string", multiple: true },
+      "operator-arg": { type: "string", multiple: true },
+      "no-combined-limit": { type: "boolean" },
+      "heap-snapshot": { type: "boolean" },
+      built: { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) return void process.stdout.write(usage);
+  const devices = positive("devices", values.devices, 1000);
+  const addresses = Math.min(devices, positive("addresses", values.addresses, 50));
+  const rotations = positive("rotations", values.rotations, 200);
+  const idleSeconds = positive("idle-seconds", values["idle-seconds"], 60);
+  const out = values.out ?? join(benchDir, `report-${devices}.json`);
+  const nodeArgs = values["operator-node-arg"] ?? [];
+  if (values["heap-snapshot"]) nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${benchDir}`);
+  const operatorArgs = values["operator-arg"] ?? [];
+  const script = values.built ? operatorScripts.built : operatorScripts.source;
+  if (!existsSync(script)) throw new Error(`${script} does not exist: run npm run build first`);
+  await mkdir(benchDir, { recursive: true });
+  const startedAt = new Date().toISOString();
+  const loadAverage = loadavg()[0]!;
+
+  say(`starting the control plane with an audit policy`);
+  const plane = await ControlPlane.start({ auditPolicy, log: say });
+  const cleanups: (() => Promise<unknown>)[] = [() => plane.stop()];
+  try {
+    const kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
+    const crds = join(import.meta.dirname, "..", "..", "crds");
+    await kubectl.ok(["apply", "--server-side", "-f", crds]);
+    await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
+    const admin = await KubeClient.create(loadKubeConfig(plane.kubeconfigPath), "devicepass-bench");
+    cleanups.push(() => admin.close());
+    const operatorKubeconfig = await plane.kubeconfigFor(benchUsers.operator, ["system:masters"]);
+    const limitKubeconfig = await plane.kubeconfigFor(benchUsers.limit, ["system:masters"]);
+    await createNamespace(admin, namespace);
+    await createNamespace(admin, passdbNamespace);
+    await createMailDomain(admin, namespace);
+    const audit = new AuditLog(plane.auditLogPath);
+    const serverPids = await Promise.all(
+      ["kube-apiserver", "etcd"].map(async (name) =>
+        Number(await readFile(join(plane.dir, "pids", name), "utf8")),
+      ),
+    );
+    const meter = new CpuMeter(serverPids);
+    const operatorRequests = async (from: number, to?: number) => {
+      await sleep(300); // blocking audit mode: a request's line is written as it completes
+      await audit.refresh();
+      return audit.of(benchUsers.operator, from, to);
+    };
+    /** When the operator's last request arrived, once it has made none for `quietMs`. */
+    const quietSince = (from: number, quietMs = 2_000) =>
+      until(
+        "the operator to go quiet",
+        async () => {
+          await audit.refresh();
+          const last = Math.max(from, ...audit.of(benchUsers.operator, from).map((r) => r.at));
+          return Date.now() - last >= quietMs ? last : undefined;
+        },
+        180_000,
+      );
+    const counts = (records: readonly AuditRecord[]) => countByVerbAndResource(records, passdbNamespace);
+    const dbWrites = (records: readonly AuditRecord[]) =>
+      writesOf(records).filter((r) => kindOf(r, passdbNamespace) === "secrets(passdb)").length;
+
+    const log = createLogger("warn");
+    const observer = new Observer({ client: admin, log, namespace, passdbNamespace });
+    await observer.start();
+    cleanups.push(() => observer.stop());
+
+    const startOperator = async (n: number) => {
+      const operator = await OperatorProcess.start({
+        kubeconfig: operatorKubeconfig,
+        passdbNamespace,
+        logFile: join(benchDir, `operator-${devices}-${n}.log`),
+        script,
+        nodeArgs,
+        args: operatorArgs,
+      });
+      cleanups.push(() => operator.stop());
+      return { operator, syncedAt: await operator.waitUntilReady() };
+    };
+
+    // 1. Convergence.
+    say(`starting the operator (pid below), then applying ${devices} devices over ${addresses} addresses`);
+    const { operator: first } = await startOperator(1);
+    say(`operator pid ${first.pid}`);
+    await quietSince(first.startedAt); // its first pass writes the empty database shards
+    const startMemory = await first.memory();
+    const cpuBefore = await meter.sample(first.pid);
+    const t0 = Date.now();
+    const p0 = performance.now();
+    const converged = observer.until(() => observer.converged(devices));
+    const timeline: BenchReport["convergence"]["timeline"] = [];
+    const sampler = setInterval(() => {
+      const ms = Math.round(performance.now() - p0);
+      const { size: ready } = observer.ready;
+      const { size: published } = observer.published;
+      void first.memory().then(
+        ({ rssMiB }) => timeline.push({ ms, ready, published, rssMiB: Math.round(rssMiB) }),
+        () => {},
+      );
+    }, 500);
+    await createWorkload(admin, namespace, { devices, addresses });
+    const applyMs = performance.now() - p0;
+    const convergedAt = await withTimeout(
+      converged,
+      600_000,
+      () => `convergence: ${observer.ready.size} Ready, ${observer.published.size} published of ${devices}`,
+    ).finally(() => clearInterval(sampler));
+    const convergenceMs = convergedAt - p0;
+    const convergenceCpu = CpuMeter.between(cpuBefore, await meter.sample(first.pid));
+    const tConverged = t0 + convergenceMs;
+    say(`converged in ${(convergenceMs / 1000).toFixed(2)} s`);
+    if (values["heap-snapshot"]) first.signal("SIGUSR2");
+    const quietAt = await quietSince(tConverged);
+    const untilConverged = await operatorRequests(t0, tConverged);
+    const untilQuiet = await operatorRequests(t0, quietAt + 1);
+
+    // 2. Rotation latency: one rotation at a time, each of another device.
+    say(`timing ${rotations} rotations`);
+    const keys = observer.deviceKeys().sort();
+    const latencies: number[] = [];
+    const tRotation = Date.now();
+    for (let r = 0; r < rotations; r++) {
+      const key = keys[Math.floor((r * keys.length) / rotations) % keys.length]!;
+      const name = key.split("/")[1]!;
+      const oldHash = observer.hashOf(key)!;
+      const started = performance.now();
+      const done = observer.until(() => observer.rotated(key, oldHash));
+      await rotate(admin, namespace, name, `bench-${r}`);
+      latencies.push((await withTimeout(done, 60_000, () => `rotation of ${key}`)) - started);
+    }
+    const rotationQuiet = await quietSince(Date.now());
+    const rotationRequests = await operatorRequests(tRotation, rotationQuiet + 1);
+
+    // 3. Idle.
+    say(`idle for ${idleSeconds} s`);
+    const idleFrom = Date.now();
+    const idleCpu0 = await first.cpuSeconds();
+    await sleep(idleSeconds * 1000);
+    const idleCpu = (await first.cpuSeconds()) - idleCpu0;
+    const idleRequests = await operatorRequests(idleFrom, idleFrom + idleSeconds * 1000);
+    const memory = await first.memory();
+    const heap = await first.heap();
+
+    // 4. Restart: SIGTERM, then a new process with every device present.
+    say(`restarting the operator`);
+    const termAt = Date.now();
+    const stopped = await first.stop();
+    const shutdownRequests = await operatorRequests(termAt);
+    const { operator: second, syncedAt } = await startOperator(2);
+    const idleAt = await waitForCpuIdle(second, { from: syncedAt });
+    const restartCpu = await second.cpuSeconds();
+    await sleep(3_000); // anything a late requeue would write
+    const restartRequests = await operatorRequests(second.startedAt, Date.now());
+    const stillConverged = observer.converged(devices);
+    const restartMemory = await second.memory();
+    const restartHeap = await second.heap();
+    await second.stop();
+    await observer.stop();
+
+    // 5. The limit: the same writes by a minimal client, and argon2id on all cores.
+    say(`measuring the limit`);
+    const writeMix = counts(writesOf(untilConverged));
+    const shardList = await admin.list<{ data?: Record<string, string> }>(
+      { ...resources.secrets, namespace: passdbNamespace },
+      { labelSelector: `${labels.component}=${passdbComponent}` },
+    );
+    const targets = await setupLimitTargets(admin, plane.kubeconfigPath, {
+      namespace: "bench-limit",
+      passdbNamespace: "bench-limit-passdb",
+      devices,
+      addresses,
+      mix: writeMix,
+      shardData: shardList.items.map((s) => s.data ?? {}),
+    });
+    const totalWrites = Object.values(writeMix).reduce((a, b) => a + b, 0);
+    const tuning = await tuneConcurrency(
+      limitKubeconfig,
+      writeMix,
+      targets,
+      Math.min(totalWrites, 1000),
+      [4, 8, 16, 32, 64],
+    );
+    const plan = planWrites(writeMix, targets, "full");
+    const limitFrom = Date.now();
+    const writesCpu0 = await meter.sample();
+    const writesMs = await runWrites(limitKubeconfig, plan.tasks, tuning.best);
+    const writesCpu = CpuMeter.between(writesCpu0, await meter.sample());
+    await sleep(300);
+    await audit.refresh();
+    const auditedWrites = writesOf(audit.of(benchUsers.limit, limitFrom)).length;
+    say(`writes: ${plan.tasks.length} in ${(writesMs / 1000).toFixed(2)} s at ${tuning.best} in flight`);
+    const argon2Tuning = await tuneArgon2(Math.min(devices, 100));
+    const argon2Cpu0 = await meter.sample();
+    const argon2 = await argon2Limit(devices, argon2Tuning.best);
+    const argon2Cpu = CpuMeter.between(argon2Cpu0, await meter.sample(), argon2.cpuSeconds);
+    say(`argon2id: ${devices} in ${(argon2.ms / 1000).toFixed(2)} s at ${argon2.concurrency} in flight`);
+    let combined: { ms: number; cpu: CpuSplit } | undefined;
+    if (!values["no-combined-limit"]) {
+      const both = planWrites(writeMix, targets, "combined");
+      const cpu0 = await meter.sample();
+      const [, hashing] = await Promise.all([
+        runWrites(limitKubeconfig, both.tasks, tuning.best),
+        argon2Limit(devices, argon2.concurrency),
+      ]);
+      const cpu = CpuMeter.between(cpu0, await meter.sample(), hashing.cpuSeconds);
+      combined = { ms: cpu.wallSeconds * 1000, cpu };
+    }
+    const limitMs = Math.max(writesMs, argon2.ms);
+
+    const report: Omit<BenchReport, "targets"> = {
+      version: 1,
+      startedAt,
+      params: {
+        devices,
+        addresses,
+        rotations,
+        idleSeconds,
+        operator: [...nodeArgs, relative(process.cwd(), script), ...operatorArgs].join(" "),
+      },
+      machine: {
+        cpu: cpus()[0]?.model ?? "unknown",
+        cores: cpus().length,
+        memoryGiB: Math.round(totalmem() / 2 ** 30),
+        kernel: release(),
+        node: process.version,
+        kubernetes: await plane.serverVersion(),
+        loadAverage,
+      },
+      convergence: {
+        ms: convergenceMs,
+        applyMs,
+        cpu: convergenceCpu,
+        timeline,
+        requests: counts(untilConverged),
+        writes: writesOf(untilConverged).length,
+        databaseWrites: dbWrites(untilConverged),
+        untilQuiet: {
+          ms: quietAt - t0,
+          requests: counts(untilQuiet),
+          writes: writesOf(untilQuiet).length,
+          databaseWrites: dbWrites(untilQuiet),
+        },
+      },
+      limit: {
+        writeMix,
+        notReplayed: plan.skipped,
+        writes: plan.tasks.length,
+        auditedWrites,
+        concurrency: tuning.best,
+        tuning: tuning.curve,
+        writesMs,
+        writesCpu,
+        argon2: {
+          ms: argon2.ms,
+          count: argon2.count,
+          concurrency: argon2.concurrency,
+          tuning: argon2Tuning.curve,
+          cpu: argon2Cpu,
+        },
+        ms: limitMs,
+        ratio: convergenceMs / limitMs,
+        combinedMs: combined?.ms,
+        combinedCpu: combined?.cpu,
+        combinedRatio: combined === undefined ? undefined : convergenceMs / combined.ms,
+      },
+      rotation: {
+        count: rotations,
+        method: "API merge patch, as kubectl annotate sends",
+        p50Ms: percentile(latencies, 50),
+        p95Ms: percentile(latencies, 95),
+        p99Ms: percentile(latencies, 99),
+        maxMs: Math.max(...latencies),
+        meanMs: latencies.reduce((a, b) => a + b, 0) / latencies.length,
+        requests: counts(rotationRequests),
+        writesPerRotation: writesOf(rotationRequests).length / rotations,
+      },
+      idle: {
+        seconds: idleSeconds,
+        requests: counts(idleRequests),
+        writes: writesOf(idleRequests).length,
+        cpuSeconds: idleCpu,
+      },
+      restart: {
+        shutdownMs: stopped.ms,
+        shutdownWrites: writesOf(shutdownRequests).length,
+        syncedMs: syncedAt - second.startedAt,
+        idleMs: idleAt - second.startedAt,
+        requests: counts(restartRequests),
+        writes: writesOf(restartRequests).length,
+        stillConverged,
+        cpuSeconds: restartCpu,
+      },
+      memory: {
+        rssAtStartMiB: startMemory.rssMiB,
+        peakRssMiB: memory.peakRssMiB,
+        rssAfterIdleMiB: memory.rssMiB,
+        restartPeakRssMiB: restartMemory.peakRssMiB,
+        heapAfterIdle: heap,
+        restartHeap,
+      },
+      operatorWarnings: {
+        count: first.warnings.length + second.warnings.length,
+        first: [...first.warnings, ...second.warnings].slice(0, 5),
+      },
+    };
+    const full: BenchReport = { ...report, targets: evaluateTargets(report) };
+    await writeFile(out, JSON.stringify(full, null, 2) + "\n");
+    process.stdout.write("\n" + formatReport(full) + "\n");
+    say(`report written to ${out}`);
+    if (full.operatorWarnings.count > 0)
+      say(
+        `the operator logged ${full.operatorWarnings.count} warnings, e.g.:\n${full.operatorWarnings.first.join("\n")}`,
+      );
+  } finally {
+    // The API server's log (watch terminations, throttling) is worth keeping; the rest goes.
+    await copyFile(
+      join(plane.dir, "kube-apiserver.log"),
+      join(benchDir, `kube-apiserver-${devices}.log`),
+    ).catch(() => {});
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  },
+);
