@@ -114,8 +114,15 @@ export class Informer<T extends HasMetadata> {
     for (const handler of this.handlers) handler(object, old, false);
   }
 
-  /** Puts an object we just wrote into the store before its watch event arrives. */
-  assume(object: T): void {
+  /**
+   * Puts what the API server returned for our write into the store, if the store still holds
+   * `baseVersion`, the version the write was computed from. A reconcile that runs before the watch
+   * event then compares against what it wrote, not against the version before it (which would
+   * skip a needed write). A store that moved on holds something newer already.
+   */
+  assumeWritten(baseVersion: string | undefined, raw: unknown): void {
+    const object = this.parse(raw);
+    if (!object || this.store.get(objectKey(object))?.metadata.resourceVersion !== baseVersion) return;
     this.upsert(object);
   }
 

@@ -98,7 +98,7 @@ export function reconcileMailAddress(ctx: OperatorContext) {
     if (readiness.status === "False" && readiness.reason !== previousReason) {
       ctx.events.record(address, "Warning", readiness.reason, readiness.message);
     }
-    await ctx.client.apply(
+    const written = await ctx.client.apply<unknown>(
       named(resources.mailAddresses, address.metadata.namespace, address.metadata.name, "status"),
       {
         apiVersion,
@@ -108,6 +108,8 @@ export function reconcileMailAddress(ctx: OperatorContext) {
       },
       fieldManager,
     );
+    // The next pass must compare against this status, not the one before (see Informer.assumeWritten).
+    ctx.cache.addresses.assumeWritten(address.metadata.resourceVersion, written);
     return awaitChange;
   };
 }

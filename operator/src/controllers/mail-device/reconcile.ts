@@ -206,7 +206,7 @@ async function act(
           fieldManager,
         );
       }
-      ctx.cache.secrets.assume(result);
+      ctx.cache.secrets.assumeWritten(secret?.metadata.resourceVersion, result);
       ctx.enqueue.passdb();
       if (action.type === "issue") {
         ctx.metrics.credential(action.reason === reasons.Issued ? "issued" : "rotated");
@@ -259,7 +259,7 @@ async function writeStatus(
   if (ready.status === "False" && ready.reason !== previousReason && ready.reason !== reasons.Publishing) {
     ctx.events.record(device, "Warning", ready.reason, ready.message);
   }
-  await ctx.client.apply(
+  const written = await ctx.client.apply<unknown>(
     named(resources.mailDevices, device.metadata.namespace, device.metadata.name, "status"),
     {
       apiVersion,
@@ -269,4 +269,6 @@ async function writeStatus(
     },
     fieldManager,
   );
+  // Status-only echoes start no reconcile: the next one must see this status, not the one before.
+  ctx.cache.devices.assumeWritten(device.metadata.resourceVersion, written);
 }

@@ -58,18 +58,22 @@ export function reconcilePassdb(ctx: OperatorContext) {
         },
         data,
       };
-      if (current) {
-        // A whole replacement, conditional on the version we read: keys added by hand go too.
-        secret.metadata.resourceVersion = current.metadata.resourceVersion;
-        writes.push(ctx.client.replace<SecretObject>(named(resources.secrets, namespace, name), secret));
-      } else {
-        writes.push(ctx.client.create<SecretObject>({ ...resources.secrets, namespace }, secret));
-      }
+      const base = current?.metadata.resourceVersion;
+      // A whole replacement, conditional on the version we read: keys added by hand go too.
+      if (current) secret.metadata.resourceVersion = base;
+      const write = current
+        ? ctx.client.replace<SecretObject>(named(resources.secrets, namespace, name), secret)
+        : ctx.client.create<SecretObject>({ ...resources.secrets, namespace }, secret);
+      writes.push(
+        write.then((result) => {
+          // Only over the version it replaced: a hand edit seen meanwhile must not be hidden.
+          ctx.cache.passdbShards.assumeWritten(base, result);
+          return result;
+        }),
+      );
     }
     if (writes.length === 0) return awaitChange;
     const results = await Promise.allSettled(writes);
-    for (const result of results)
-      if (result.status === "fulfilled") ctx.cache.passdbShards.assume(result.value);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     const written = results.length - (failed ? results.filter((r) => r.status === "rejected").length : 0);
     ctx.metrics.passdbWrite(written, entries.length, bytes);
