@@ -1,4 +1,5 @@
 // The operator's command line: flags (with DEVICEPASS_* environment fallbacks) into an OperatorConfig.
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { clientSettingsSchema } from "./api/schemas.ts";
 import type { OperatorConfig } from "./context.ts";
@@ -28,7 +29,17 @@ Options:
                                   has surely reached Dovecot (default: 90; 0 disables)
   --metrics-addr ADDR             serve Prometheus /metrics on ADDR, e.g. :8080 (default: 0, off)
   --health-addr ADDR              serve /healthz and /readyz on ADDR, e.g. :8081 (default: 0, off)
-  --log-level LEVEL               trace, debug, info, warn, error (default: info)
+  --log-level LEVEL               trace, debug, info, warn, error, fatal or silent (default: info)
+  --leader-elect, --no-leader-elect
+                                  with several replicas, reconcile only while holding a Lease; the
+                                  others keep warm caches and stand by (default: on in a pod, off
+                                  elsewhere: a developer's run never waits for a Lease)
+  --leader-election-namespace NS  namespace of the Lease (default: the pod's namespace; outside a
+                                  pod, the password database namespace)
+  --leader-election-id NAME       name of the Lease (default: devicepass-leader)
+  --graceful-shutdown-timeout S   on SIGTERM, seconds to let reconciles in flight finish before
+                                  exiting anyway (default: 30; keep it below the pod's
+                                  terminationGracePeriodSeconds)
   -h, --help                      show this help
 `;
 
@@ -39,7 +50,40 @@ export interface CommandLine {
   logLevel: string;
   metricsAddr: string;
   healthAddr: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string };
+  gracefulShutdownMs: number;
   config: OperatorConfig;
+}
+
+export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/** The pod's namespace when running in a pod (downward API variable, else the service account's). */
+export function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
+  if (env.KUBERNETES_SERVICE_HOST === undefined) return undefined;
+  if (env.POD_NAMESPACE) return env.POD_NAMESPACE;
+  try {
+    return readFileSync(`${serviceAccountDir}/namespace`, "utf8").trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--flag=true` and `--flag=false` as Go programs take them, for a boolean flag. */
+function normalizeBooleanFlags(args: string[], names: string[]): string[] {
+  return args.map((arg) => {
+    const match = /^--([a-z-]+)=(true|false)$/.exec(arg);
+    if (!match || !names.includes(match[1]!)) return arg;
+    return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
+  });
+}
+
+function booleanEnv(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
@@ -52,8 +96,9 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
 
 export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
   const { values } = parseArgs({
-    args,
+    args: normalizeBooleanFlags(args, ["leader-elect"]),
     strict: true,
+    allowNegative: true,
     options: {
       help: { type: "boolean", short: "h" },
       sandbox: { type: "boolean" },
@@ -73,6 +118,10 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       "kick-repeat-seconds": { type: "string" },
       "metrics-addr": { type: "string" },
       "health-addr": { type: "string" },
+      "leader-elect": { type: "boolean" },
+      "leader-election-namespace": { type: "string" },
+      "leader-election-id": { type: "string" },
+      "graceful-shutdown-timeout": { type: "string" },
     },
   });
   const flag = (name: keyof typeof values, envName: string) =>
@@ -91,17 +140,34 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
   if (doveadmUrl && !doveadmKeyFile) throw new Error("--doveadm-url needs --doveadm-api-key-file");
   const kickRepeat = flag("kick-repeat-seconds", "KICK_REPEAT_SECONDS");
   const repeatSeconds = kickRepeat === "0" ? 0 : positiveInt("kick-repeat-seconds", kickRepeat, 90);
+  const logLevel = flag("log-level", "LOG_LEVEL") ?? "info";
+  if (!logLevels.includes(logLevel))
+    throw new Error(`--log-level must be one of ${logLevels.join(", ")}, got ${JSON.stringify(logLevel)}`);
+  const passdbNamespace = flag("passdb-namespace", "PASSDB_NAMESPACE") ?? defaultConfig.passdbNamespace;
+  const inPod = podNamespace(env);
+  const shutdownSeconds = Number(flag("graceful-shutdown-timeout", "GRACEFUL_SHUTDOWN_TIMEOUT") ?? 30);
+  if (!Number.isFinite(shutdownSeconds) || shutdownSeconds < 0)
+    throw new Error("--graceful-shutdown-timeout must be a number of seconds");
   return {
     help: values.help ?? false,
     sandbox: values.sandbox ?? false,
     kubeconfig: values.kubeconfig,
-    logLevel: flag("log-level", "LOG_LEVEL") ?? "info",
+    logLevel,
     metricsAddr: flag("metrics-addr", "METRICS_ADDR") ?? "0",
     healthAddr: flag("health-addr", "HEALTH_ADDR") ?? "0",
+    leaderElection: {
+      enabled:
+        values["leader-elect"] ??
+        booleanEnv("DEVICEPASS_LEADER_ELECT", env.DEVICEPASS_LEADER_ELECT) ??
+        inPod !== undefined,
+      namespace: flag("leader-election-namespace", "LEADER_ELECTION_NAMESPACE") ?? inPod ?? passdbNamespace,
+      name: flag("leader-election-id", "LEADER_ELECTION_ID") ?? "devicepass-leader",
+    },
+    gracefulShutdownMs: shutdownSeconds * 1000,
     config: {
       ...defaultConfig,
       namespaces: namespaces && namespaces.length > 0 ? namespaces : undefined,
-      passdbNamespace: flag("passdb-namespace", "PASSDB_NAMESPACE") ?? defaultConfig.passdbNamespace,
+      passdbNamespace,
       passdbSecretPrefix:
         flag("passdb-secret-prefix", "PASSDB_SECRET_PREFIX") ?? defaultConfig.passdbSecretPrefix,
       passdbShards: positiveInt(

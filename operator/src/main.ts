@@ -9,6 +9,7 @@ import { createLogger } from "./log.ts";
 import { Operator } from "./operator.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { serve } from "./http.ts";
+import { LeaderElector, leaderIdentity } from "./runtime/leader-election.ts";
 
 /** Is a cluster configured, the way kubectl and client-node look for one? */
 function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
@@ -30,14 +31,43 @@ async function main(): Promise<void> {
   const log = createLogger(cli.logLevel, pino.destination(2));
   const cleanups: (() => Promise<void>)[] = [];
   let kubeconfigPath = cli.kubeconfig;
+  let operator: Operator | undefined;
+  let elector: LeaderElector | undefined;
 
   let stopping = false;
   const shutdown = async (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting without waiting");
+      process.exit(1);
+    }
     stopping = true;
-    log.info({ signal }, "shutting down");
+    log.info({ signal, gracefulShutdownMs: cli.gracefulShutdownMs }, "shutting down");
+    // A standby must not become the leader now; a leader keeps renewing while reconciles drain.
+    await elector?.stopAcquiring();
+    if (operator) {
+      const running = operator;
+      const drained = await Promise.race([
+        running.stop().then(() => true),
+        new Promise<false>((resolve) => setTimeout(resolve, cli.gracefulShutdownMs, false).unref()),
+      ]);
+      if (!drained) {
+        // Still writing: keep the Lease (it expires on its own) so that no other replica writes too.
+        log.error(
+          {
+            inFlight: Object.fromEntries(
+              Object.values(running.controllers).map((c) => [c.name, c.queue.inFlight]),
+            ),
+          },
+          "reconciles still in flight at the graceful shutdown timeout; exiting without releasing the Lease",
+        );
+        process.exit(1);
+      }
+      // Nothing is written any more: hand the Lease over at once (client-go's ReleaseOnCancel).
+      await elector?.stop({ release: true });
+    }
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((e: unknown) => log.error({ err: (e as Error).message }, "cleanup failed"));
+    log.info("stopped");
     process.exit(0);
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
@@ -62,8 +92,9 @@ async function main(): Promise<void> {
 
   const metrics = new OperatorMetrics();
   client.observer = metrics.observeRequest;
-  const operator = new Operator({ client, config: cli.config, log, metrics });
-  const probes = { healthy: () => true, ready: () => operator.synced };
+  const op = (operator = new Operator({ client, config: cli.config, log, metrics }));
+  // Ready once the caches are synced, on the leader and on a standby alike.
+  const probes = { healthy: () => true, ready: () => op.synced };
   for (const [address, handlers] of [
     [cli.metricsAddr, { registry: metrics.registry }],
     [cli.healthAddr, { probes }],
@@ -74,13 +105,39 @@ async function main(): Promise<void> {
       log.info({ address: server.address() }, "serving HTTP");
     }
   }
-  cleanups.push(async () => {
-    await operator.stop();
-    await client.close();
-  });
-  await operator.start();
+  cleanups.push(() => client.close());
+  await op.startCaches();
+  if (stopping) return;
+  const { enabled, namespace, name } = cli.leaderElection;
+  if (enabled) {
+    metrics.leader.set({ name }, 0);
+    elector = new LeaderElector({
+      client,
+      namespace,
+      name,
+      identity: leaderIdentity(),
+      log: log.child({ component: "leader-election" }),
+      onStartedLeading: () => {
+        metrics.leader.set({ name }, 1);
+        op.startControllers();
+      },
+      onStoppedLeading: () => {
+        // Another replica may take over any moment now: stop writing at once, as controller-runtime
+        // does. The Deployment restarts this pod, which then stands by.
+        metrics.leader.set({ name }, 0);
+        process.exit(1);
+      },
+    });
+    elector.start();
+  } else {
+    op.startControllers();
+  }
   log.info(
-    { namespaces: cli.config.namespaces ?? "all", passdbNamespace: cli.config.passdbNamespace },
+    {
+      namespaces: cli.config.namespaces ?? "all",
+      passdbNamespace: cli.config.passdbNamespace,
+      leaderElection: elector ? { lease: `${namespace}/${name}`, identity: elector.identity } : false,
+    },
     "operator running",
   );
 }

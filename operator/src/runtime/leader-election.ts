@@ -1,0 +1,312 @@
+// Leader election on a coordination.k8s.io/v1 Lease, the algorithm of client-go's leaderelection
+// package: a candidate takes the Lease when it is free or its holder stopped renewing, the leader
+// renews it every retry period, and a leader that cannot renew within the renew deadline gives up.
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { resourcePath, type KubeClient } from "../kube/client.ts";
+import { ApiError, isAlreadyExists, isConflict, isNotFound } from "../kube/errors.ts";
+import type { Logger } from "../log.ts";
+
+/** controller-runtime's defaults (and kube-controller-manager's). */
+export const defaultLeaseTimings = {
+  /** How long others wait, after they last saw the Lease change, before they take it. */
+  leaseDurationMs: 15_000,
+  /** How long the leader keeps reconciling without a successful renewal. */
+  renewDeadlineMs: 10_000,
+  /** How often candidates try to take the Lease and the leader renews it. */
+  retryPeriodMs: 2_000,
+} as const;
+
+export type LeaseTimings = { [K in keyof typeof defaultLeaseTimings]: number };
+
+export interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
+export interface Lease {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; namespace?: string; resourceVersion?: string };
+  spec?: LeaseSpec;
+}
+
+export interface LeaderElectorOptions {
+  client: KubeClient;
+  namespace: string;
+  name: string;
+  /** Unique among candidates: hostname (the pod name) and a random suffix, see `leaderIdentity`. */
+  identity: string;
+  log: Logger;
+  timings?: LeaseTimings;
+  /** Called once, when this candidate becomes the leader. */
+  onStartedLeading: () => void;
+  /**
+   * Called once, when the leader could not renew within the renew deadline. The caller must stop
+   * writing at once (controller-runtime exits): another candidate may take the Lease soon.
+   */
+  onStoppedLeading: () => void;
+  /** Called with every holder seen (empty when the Lease is free). */
+  onNewLeader?: (identity: string) => void;
+}
+
+/** Like controller-runtime: the hostname (a pod's name) and a random suffix, unique per process. */
+export function leaderIdentity(): string {
+  return `${hostname()}_${randomBytes(4).toString("hex")}`;
+}
+
+/** metav1.MicroTime wants six fractional digits. */
+export function microTime(date: Date): string {
+  return date.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+
+export class LeaderElector {
+  private readonly options: LeaderElectorOptions;
+  private readonly timings: LeaseTimings;
+  /** The Lease as last read or written, and when (monotonic ms) it was first seen in that state. */
+  private observed: Lease | undefined;
+  private observedAt = 0;
+  private leading = false;
+  private lost = false;
+  private acquiring = true;
+  private readonly stopAcquire = new AbortController();
+  private readonly stopRenew = new AbortController();
+  private acquireLoop: Promise<void> = Promise.resolve();
+  private renewLoop: Promise<void> = Promise.resolve();
+  private lastLeader: string | undefined;
+
+  constructor(options: LeaderElectorOptions) {
+    this.options = options;
+    this.timings = options.timings ?? defaultLeaseTimings;
+    const { leaseDurationMs, renewDeadlineMs, retryPeriodMs } = this.timings;
+    // The leader must give up before others may take over, and must get several tries before that.
+    if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs && retryPeriodMs > 0))
+      throw new Error("leader election needs leaseDuration > renewDeadline > retryPeriod > 0");
+  }
+
+  get identity(): string {
+    return this.options.identity;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Starts campaigning in the background; leadership is reported through the callbacks. */
+  start(): void {
+    this.acquireLoop = this.acquire();
+  }
+
+  /**
+   * Gives up campaigning: a candidate that is not the leader now never becomes it (a Lease taken
+   * by an attempt already in flight is released at once). A leader keeps renewing until stop().
+   */
+  async stopAcquiring(): Promise<void> {
+    this.acquiring = false;
+    this.stopAcquire.abort();
+    await this.acquireLoop;
+  }
+
+  /** Stops renewing and, when `release` is set and this is the leader, frees the Lease for others at once. */
+  async stop({ release }: { release: boolean }): Promise<void> {
+    await this.stopAcquiring();
+    this.stopRenew.abort();
+    await this.renewLoop;
+    if (release && this.leading) await this.release();
+    this.leading = false;
+  }
+
+  private async acquire(): Promise<void> {
+    const { log } = this.options;
+    const { retryPeriodMs } = this.timings;
+    log.info({ lease: `${this.options.namespace}/${this.options.name}` }, "waiting to become the leader");
+    while (this.acquiring) {
+      const sentAt = performance.now();
+      const taken = await this.tryAcquireOrRenew(AbortSignal.timeout(retryPeriodMs * 5)).catch(
+        (error: unknown) => {
+          log.warn({ err: (error as Error).message }, "could not read or take the leader Lease");
+          return false;
+        },
+      );
+      if (taken && !this.acquiring) {
+        await this.release(); // stopAcquiring() came while the winning request was in flight
+        return;
+      }
+      if (taken) {
+        this.leading = true;
+        log.info({ identity: this.identity }, "became the leader");
+        this.renewLoop = this.renew(sentAt);
+        this.options.onStartedLeading();
+        return;
+      }
+      // client-go jitters the retry period so that candidates do not move in lockstep.
+      await sleep(retryPeriodMs * (1 + 0.2 * Math.random()), this.stopAcquire.signal);
+    }
+  }
+
+  /** Renews every retry period; gives up when no renewal succeeded within the renew deadline. */
+  private async renew(lastRenewal: number): Promise<void> {
+    const { log } = this.options;
+    const { renewDeadlineMs, retryPeriodMs } = this.timings;
+    const signal = this.stopRenew.signal;
+    while (!signal.aborted) {
+      await sleep(retryPeriodMs, signal);
+      if (signal.aborted) return;
+      const sentAt = performance.now();
+      // Counted from when the last successful renewal was sent: others saw it no earlier than that.
+      const remaining = lastRenewal + renewDeadlineMs - sentAt;
+      let renewed = false;
+      if (remaining > 0) {
+        renewed = await this.tryAcquireOrRenew(
+          AbortSignal.any([signal, AbortSignal.timeout(Math.ceil(remaining))]),
+        ).catch((error: unknown) => {
+          if (!signal.aborted)
+            log.warn(
+              { err: (error as Error).message, remainingMs: Math.round(remaining) },
+              "could not renew the leader Lease",
+            );
+          return false;
+        });
+      }
+      if (signal.aborted) return;
+      if (renewed) {
+        lastRenewal = sentAt;
+        continue;
+      }
+      if (performance.now() - lastRenewal >= renewDeadlineMs) {
+        this.leading = false;
+        this.lost = true;
+        log.error(
+          { renewDeadlineMs, sinceLastRenewalMs: Math.round(performance.now() - lastRenewal) },
+          "leader election lost: the Lease was not renewed within the renew deadline",
+        );
+        this.options.onStoppedLeading();
+        return;
+      }
+    }
+  }
+
+  /** One step of client-go's tryAcquireOrRenew: true when this candidate holds the Lease afterwards. */
+  private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
+    const { client, identity, namespace, name } = this.options;
+    const path = leasePath(namespace, name);
+    const now = new Date();
+    const mine: LeaseSpec = {
+      holderIdentity: identity,
+      leaseDurationSeconds: Math.ceil(this.timings.leaseDurationMs / 1000),
+      acquireTime: microTime(now),
+      renewTime: microTime(now),
+      leaseTransitions: 0,
+    };
+    let current: Lease;
+    try {
+      current = await client.request<Lease>("GET", path, { signal });
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      try {
+        const created = await client.request<Lease>("POST", leasePath(namespace), {
+          body: {
+            apiVersion: "coordination.k8s.io/v1",
+            kind: "Lease",
+            metadata: { name, namespace },
+            spec: mine,
+          },
+          signal,
+        });
+        this.observe(created);
+        return true;
+      } catch (createError) {
+        if (isAlreadyExists(createError)) return false; // another candidate was quicker
+        throw createError;
+      }
+    }
+    this.observe(current);
+    const spec = current.spec ?? {};
+    const holder = spec.holderIdentity ?? "";
+    const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
+    // Expiry is judged by our own clock, from when we saw the Lease change: no clock skew matters.
+    if (holder !== "" && holder !== identity && this.observedAt + durationMs > performance.now())
+      return false;
+    const next: LeaseSpec =
+      holder === identity
+        ? { ...mine, acquireTime: spec.acquireTime, leaseTransitions: spec.leaseTransitions ?? 0 }
+        : { ...mine, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
+    try {
+      // A PUT with the resourceVersion we read: of two candidates racing, exactly one wins.
+      const updated = await client.request<Lease>("PUT", path, {
+        body: { ...current, spec: next },
+        signal,
+      });
+      this.observe(updated);
+      return true;
+    } catch (error) {
+      if (isConflict(error)) return false;
+      throw error;
+    }
+  }
+
+  private observe(lease: Lease): void {
+    const before = JSON.stringify(this.observed?.spec ?? null);
+    if (before !== JSON.stringify(lease.spec ?? null)) this.observedAt = performance.now();
+    this.observed = lease;
+    const holder = lease.spec?.holderIdentity ?? "";
+    if (holder !== this.lastLeader) {
+      this.lastLeader = holder;
+      if (holder !== "" && holder !== this.identity)
+        this.options.log.info({ leader: holder }, "the leader changed");
+      this.options.onNewLeader?.(holder);
+    }
+  }
+
+  /** client-go's ReleaseOnCancel: an empty holder and a 1 s duration, so a candidate takes over at once. */
+  private async release(): Promise<void> {
+    const { client, namespace, name, log } = this.options;
+    if (this.lost || this.observed?.spec?.holderIdentity !== this.identity) return;
+    const now = microTime(new Date());
+    try {
+      const released = await client.request<Lease>("PUT", leasePath(namespace, name), {
+        body: {
+          ...this.observed,
+          spec: {
+            holderIdentity: "",
+            leaseDurationSeconds: 1,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: this.observed.spec.leaseTransitions ?? 0,
+          },
+        },
+        signal: AbortSignal.timeout(this.timings.renewDeadlineMs),
+      });
+      this.observe(released);
+      log.info("released the leader Lease");
+    } catch (error) {
+      // Conflict: someone else holds it already. Anything else: it expires after its duration.
+      log.warn(
+        { err: (error as Error).message, conflict: error instanceof ApiError && isConflict(error) },
+        "could not release the leader Lease",
+      );
+    }
+  }
+}
+
+/** The one resource of leader election: RBAC needs get, create and update on it, nothing more. */
+const leases = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
+
+function leasePath(namespace: string, name?: string): string {
+  return resourcePath(name === undefined ? { ...leases, namespace } : { ...leases, namespace, name });
+}
