@@ -23,6 +23,8 @@ Options:
   --argon2-iterations N           argon2id time cost (default: 2)
   --argon2-parallelism N          argon2id lanes (default: 1)
   --default-client-settings JSON  recommended IMAP/POP3/SMTP settings for addresses without their own
+  --no-require-mail-domain        issue credentials for addresses whose domain has no MailDomain
+                                  (single-tenant clusters; default: a MailDomain is required)
   --doveadm-url URL               Dovecot's doveadm HTTP API (http://host:port/doveadm/v1), to cut sessions
   --doveadm-api-key-file PATH     file holding the doveadm API key (required with --doveadm-url)
   --kick-repeat-seconds N         kick sessions again N seconds later, once the mounted database
@@ -114,6 +116,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       "default-client-settings": { type: "string" },
       "log-level": { type: "string" },
       "doveadm-url": { type: "string" },
+      "require-mail-domain": { type: "boolean" },
       "doveadm-api-key-file": { type: "string" },
       "kick-repeat-seconds": { type: "string" },
       "metrics-addr": { type: "string" },
@@ -198,6 +201,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
         ),
       },
       defaultClientSettings,
+      requireMailDomain: values["require-mail-domain"] ?? env.DEVICEPASS_REQUIRE_MAIL_DOMAIN !== "false",
       doveadm:
         doveadmUrl && doveadmKeyFile
           ? { url: doveadmUrl, apiKeyFile: doveadmKeyFile, repeatAfterMs: repeatSeconds * 1000 }
