@@ -136,6 +136,7 @@ describe("the operator's Deployment", () => {
       metrics: { port: 9090 },
       health: { port: 9091 },
       logLevel: "debug",
+      requireMailDomain: false,
     };
     const { pod, container } = deploymentOf(synth(values));
     const cli = parseCommandLine(container.args, {});
@@ -147,6 +148,7 @@ describe("the operator's Deployment", () => {
       passwordLength: 32,
       argon2: { memoryCost: 65536, timeCost: 3, parallelism: 2 },
       defaultClientSettings: values.defaultClientSettings,
+      requireMailDomain: false,
       doveadm: {
         url: "http://dovecot.mail:8080/doveadm/v1",
         apiKeyFile: "/etc/devicepass/doveadm/api-key",

@@ -301,6 +301,11 @@ export class DevicepassInstall extends Construct {
       `--argon2-iterations=${w.value((v) => v.password.argon2.iterations)}`,
       `--argon2-parallelism=${w.value((v) => v.password.argon2.parallelism)}`,
       ...w.when(
+        (v) => !v.requireMailDomain,
+        "not $.Values.requireMailDomain",
+        () => "--no-require-mail-domain",
+      ),
+      ...w.when(
         (v) => Object.keys(v.defaultClientSettings).length > 0,
         "$.Values.defaultClientSettings",
         () =>

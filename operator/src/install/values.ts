@@ -87,6 +87,10 @@ export const valuesSchema = z
       })
       .prefault({})
       .meta({ description: "Generated passwords and their hashes." }),
+    requireMailDomain: z.boolean().default(true).meta({
+      description:
+        "Issue credentials only for addresses whose domain has a MailDomain admitting their namespace; false suits single-tenant clusters.",
+    }),
     defaultClientSettings: clientSettingsSchema.default({}).meta({
       description:
         "Recommended IMAP, POP3 and SMTP settings (host, port, security) for addresses without their own, copied into device Secrets.",
