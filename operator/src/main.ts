@@ -81,7 +81,7 @@ async function main(): Promise<void> {
     kubeconfigPath = sandbox.kubeconfigPath;
     process.stdout.write(
       `export KUBECONFIG=${sandbox.kubeconfigPath}\nexport PATH=${sandbox.kubectlDir}:$PATH\n` +
-        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}; run the two lines above in another terminal, then try kubectl apply -f examples/\n`,
+        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}; run the two lines above in another terminal, then kubectl apply -f examples/domain/ and -f examples/mail/\n`,
     );
   }
 
