@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ControlPlane } from "../harness/control-plane.ts";
 import { kubectlFor } from "../harness/kubectl.ts";
@@ -33,7 +33,7 @@ import { Observer } from "./observer.ts";
 import {
   CpuMeter,
   OperatorProcess,
-  operatorScripts,
+  operatorEntry,
   waitForCpuIdle,
   type CpuSplit,
 } from "./operator-process.ts";
@@ -51,7 +51,8 @@ const usage = `Usage: npm run bench -- [options]
   --operator-arg A       a flag for the operator itself (repeatable)
   --no-combined-limit    skip the run of writes and hashing at once
   --heap-snapshot        have the operator write a heap snapshot once converged (into .bench/)
-  --built                run the compiled operator (dist/, from npm run build) instead of its source
+  --operator-entry FILE  the operator's entry point (default operator/src/main.ts; after
+                         npm run build, dist/operator/src/main.js runs it without type stripping)
 `;
 
 const benchDir = join(import.meta.dirname, "..", "..", ".bench");
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
       "operator-arg": { type: "string", multiple: true },
       "no-combined-limit": { type: "boolean" },
       "heap-snapshot": { type: "boolean" },
-      built: { type: "boolean" },
+      "operator-entry": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -113,8 +114,8 @@ async function main(): Promise<void> {
   const nodeArgs = values["operator-node-arg"] ?? [];
   if (values["heap-snapshot"]) nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${benchDir}`);
   const operatorArgs = values["operator-arg"] ?? [];
-  const script = values.built ? operatorScripts.built : operatorScripts.source;
-  if (!existsSync(script)) throw new Error(`${script} does not exist: run npm run build first`);
+  const script = resolve(values["operator-entry"] ?? operatorEntry);
+  if (!existsSync(script)) throw new Error(`${script} does not exist`);
   await mkdir(benchDir, { recursive: true });
   const startedAt = new Date().toISOString();
   const loadAverage = loadavg()[0]!;
@@ -203,7 +204,7 @@ async function main(): Promise<void> {
     const applyMs = performance.now() - p0;
     const convergedAt = await withTimeout(
       converged,
-      600_000,
+      1_800_000,
       () => `convergence: ${observer.ready.size} Ready, ${observer.published.size} published of ${devices}`,
     ).finally(() => clearInterval(sampler));
     const convergenceMs = convergedAt - p0;

@@ -6,11 +6,8 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 
-/** The operator's entry point: its TypeScript source, or the compiled one of `npm run build`. */
-export const operatorScripts = {
-  source: join(import.meta.dirname, "..", "src", "main.ts"),
-  built: join(import.meta.dirname, "..", "..", "dist", "operator", "src", "main.js"),
-};
+/** The operator's entry point, its TypeScript source (Node strips the types as it loads it). */
+export const operatorEntry = join(import.meta.dirname, "..", "src", "main.ts");
 
 let clockTicks: number | undefined;
 /** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
@@ -148,7 +145,7 @@ export class OperatorProcess {
     const metricsPort = await freePort();
     const args = [
       ...(options.nodeArgs ?? []),
-      options.script ?? operatorScripts.source,
+      options.script ?? operatorEntry,
       "--kubeconfig",
       options.kubeconfig,
       "--passdb-namespace",
