@@ -1,6 +1,8 @@
-// The command line's leader election, shutdown and log level flags, and their defaults in and out of a pod.
+// The command line: operator configuration, leader election, shutdown and log level flags, and their
+// defaults in and out of a pod.
 import { describe, expect, it } from "vitest";
 import { parseCommandLine } from "./config.ts";
+import { defaultConfig } from "./operator.ts";
 
 const inPod = { KUBERNETES_SERVICE_HOST: "10.0.0.1", POD_NAMESPACE: "devicepass-system" };
 
@@ -50,5 +52,66 @@ describe("shutdown and logging flags", () => {
     expect(parseCommandLine(["--log-level", "debug"], {}).logLevel).toBe("debug");
     expect(parseCommandLine([], { DEVICEPASS_LOG_LEVEL: "warn" }).logLevel).toBe("warn");
     expect(() => parseCommandLine(["--log-level", "verbose"], {})).toThrow(/trace, debug, info/);
+  });
+});
+
+describe("operator configuration flags", () => {
+  it("has production defaults: all namespaces, OWASP argon2id, 24 characters, a MailDomain required", () => {
+    const cli = parseCommandLine([], {});
+    expect(cli.config).toEqual(defaultConfig);
+    expect(cli.config).toMatchObject({
+      namespaces: undefined,
+      passwordLength: 24,
+      argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+      requireMailDomain: true,
+      doveadm: undefined,
+    });
+    expect(cli).toMatchObject({ sandbox: false, metricsAddr: "0", healthAddr: "0", logLevel: "info" });
+  });
+
+  it("takes flags, repeatable namespaces, and DEVICEPASS_* environment fallbacks", () => {
+    const cli = parseCommandLine(
+      [
+        "--namespace",
+        "a",
+        "--namespace",
+        "b",
+        "--passdb-shards",
+        "8",
+        "--no-require-mail-domain",
+        "--doveadm-url",
+        "http://d/doveadm/v1",
+        "--doveadm-api-key-file",
+        "/k",
+      ],
+      { DEVICEPASS_PASSWORD_LENGTH: "32", DEVICEPASS_PASSDB_NAMESPACE: "mail" },
+    );
+    expect(cli.config).toMatchObject({
+      namespaces: ["a", "b"],
+      passdbShards: 8,
+      passwordLength: 32,
+      passdbNamespace: "mail",
+      requireMailDomain: false,
+      doveadm: { url: "http://d/doveadm/v1", apiKeyFile: "/k", repeatAfterMs: 90_000 },
+    });
+    expect(parseCommandLine([], { DEVICEPASS_REQUIRE_MAIL_DOMAIN: "false" }).config.requireMailDomain).toBe(
+      false,
+    );
+  });
+
+  it("refuses bad values with a message that names the flag", () => {
+    expect(() => parseCommandLine(["--passdb-shards", "0"], {})).toThrow(
+      "--passdb-shards must be a positive integer",
+    );
+    expect(() => parseCommandLine(["--doveadm-url", "http://x"], {})).toThrow(
+      "--doveadm-url needs --doveadm-api-key-file",
+    );
+    expect(() =>
+      parseCommandLine(
+        ["--default-client-settings", '{"imap":{"host":"h","port":0,"security":"SSL/TLS"}}'],
+        {},
+      ),
+    ).toThrow("--default-client-settings");
+    expect(() => parseCommandLine(["--bogus"], {})).toThrow();
   });
 });
