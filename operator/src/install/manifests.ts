@@ -10,6 +10,7 @@ import {
   aggregationLabels,
   clusterRules,
   editRules,
+  mailDomainReaderRules,
   leaderElectionRules,
   passdbRules,
   viewRules,
@@ -217,6 +218,31 @@ export class DevicepassInstall extends Construct {
         labels: { ...labels, [aggregationLabels.edit]: "true", [aggregationLabels.admin]: "true" },
       },
       editRules,
+    );
+    // Namespace admins may read MailDomains, never change them: a ClusterRoleBinding to a group.
+    const w = this.wiring;
+    w.objectsWhen(
+      group,
+      (v) => v.mailDomainReaders.group !== "",
+      "$.Values.mailDomainReaders.group",
+      () => {
+        const reader = this.role(
+          group,
+          "maildomain-reader",
+          { name: `${name}-maildomain-reader`, labels },
+          mailDomainReaderRules,
+        );
+        new kplus.ClusterRoleBinding(group, "maildomain-readers", {
+          metadata: { name: `${name}-maildomain-readers`, labels },
+          role: reader,
+        }).addSubjects(
+          kplus.Group.fromName(
+            group,
+            "readers",
+            w.value((v) => v.mailDomainReaders.group),
+          ),
+        );
+      },
     );
   }
 

@@ -78,6 +78,18 @@ export const editRules: PolicyRule[] = [
   },
 ];
 
+/**
+ * Reading MailDomains (cluster-scoped, so no namespace role can grant it): which namespaces a
+ * domain admits and what its addresses inherit. Bound to the group in values.mailDomainReaders.
+ */
+export const mailDomainReaderRules: PolicyRule[] = [
+  {
+    apiGroups: [group],
+    resources: [kinds.mailDomain.plural, `${kinds.mailDomain.plural}/status`],
+    verbs: ["get", "list", "watch"],
+  },
+];
+
 export const aggregationLabels = {
   view: "rbac.authorization.k8s.io/aggregate-to-view",
   edit: "rbac.authorization.k8s.io/aggregate-to-edit",

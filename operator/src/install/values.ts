@@ -87,6 +87,15 @@ export const valuesSchema = z
       })
       .prefault({})
       .meta({ description: "Generated passwords and their hashes." }),
+    mailDomainReaders: z
+      .strictObject({
+        group: z.string().default("system:authenticated").meta({
+          description:
+            "Group allowed to read (never change) MailDomains, so namespace admins see which namespaces a domain admits; empty installs no binding.",
+        }),
+      })
+      .prefault({})
+      .meta({ description: "Who may read MailDomains." }),
     requireMailDomain: z.boolean().default(true).meta({
       description:
         "Issue credentials only for addresses whose domain has a MailDomain admitting their namespace; false suits single-tenant clusters.",

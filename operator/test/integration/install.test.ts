@@ -372,6 +372,12 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
     expect(await canI(kubectl, editor, ["patch", "maildevices", "--subresource=status", "-n", mailNs])).toBe(
       false,
     );
+    // MailDomains stay with cluster administrators: namespace users read them, never change them.
+    for (const user of [viewer, editor]) {
+      expect(await canI(kubectl, user, ["get", "maildomains"]), `${user} get maildomains`).toBe(true);
+      for (const verb of ["create", "patch", "delete"])
+        expect(await canI(kubectl, user, [verb, "maildomains"]), `${user} ${verb} maildomains`).toBe(false);
+    }
 
     // As the users type it.
     await kubectl.ok([
