@@ -246,7 +246,13 @@ export class KubeClient {
     this.observer?.("watch", path, res.statusCode, performance.now() - started);
     if (res.statusCode !== 200) {
       const text = await res.body.text();
-      throw new ApiError(classifyStatus(res.statusCode, undefined), res.statusCode, `watch ${path}: ${text}`);
+      const retryAfter = Number(res.headers["retry-after"]);
+      throw new ApiError(
+        classifyStatus(res.statusCode, undefined),
+        res.statusCode,
+        `watch ${path}: ${text}`,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
     }
     const lines = createInterface({ input: res.body, crlfDelay: Infinity });
     for await (const line of lines) {

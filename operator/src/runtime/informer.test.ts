@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import type { KubeClient } from "../kube/client.ts";
 import { createLogger } from "../log.ts";
-import { Informer } from "./informer.ts";
+import { Informer, olderVersion } from "./informer.ts";
 
 interface Thing {
   metadata: { name: string; namespace: string; resourceVersion: string };
@@ -24,6 +24,19 @@ function informer() {
   i.onChange((t) => changes.push(t.value));
   return { i, changes };
 }
+
+describe("the store", () => {
+  it("never goes back to an older version (a watch resumed after an outage replays old ones)", () => {
+    const { i, changes } = informer();
+    i.assumeWritten(undefined, thing("10", "our latest write"));
+    i.assumeWritten("10", thing("8", "replayed"));
+    expect(i.get("ns/a")?.value).toBe("our latest write");
+    expect(changes).toEqual(["our latest write"]);
+    expect(olderVersion("9", "10")).toBe(true);
+    expect(olderVersion("10", "9")).toBe(false);
+    expect(olderVersion("abc", "10")).toBe(false); // not an etcd revision: never called older
+  });
+});
 
 describe("Informer.assumeWritten", () => {
   it("stores a write's result over the version it was computed from, and tells the handlers", () => {

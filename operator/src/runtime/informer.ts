@@ -14,6 +14,15 @@ export function objectKey(object: { metadata: { name: string; namespace?: string
   return namespace ? `${namespace}/${name}` : name;
 }
 
+/**
+ * Is `a` an older resourceVersion than `b`? They are etcd revisions, increasing integers (what
+ * client-go's MutationCache relies on too); anything else is never called older.
+ */
+export function olderVersion(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !b || !/^\d+$/.test(a) || !/^\d+$/.test(b)) return false;
+  return BigInt(a) < BigInt(b);
+}
+
 export interface InformerOptions<T> {
   client: KubeClient;
   ref: ResourceRef;
@@ -108,6 +117,8 @@ export class Informer<T extends HasMetadata> {
     const key = objectKey(object);
     const old = this.store.get(key);
     if (old?.metadata.resourceVersion === object.metadata.resourceVersion) return;
+    // A watch resumed after an outage replays versions older than a write of ours already stored.
+    if (olderVersion(object.metadata.resourceVersion, old?.metadata.resourceVersion)) return;
     this.index(key, old, false);
     this.store.set(key, object);
     this.index(key, object, true);
@@ -163,9 +174,14 @@ export class Informer<T extends HasMetadata> {
     return resourceVersion;
   }
 
-  /** Watches until the version is gone (true: relist) or the stream ends (false: rewatch). */
-  private async watchOnce(ref: ResourceRef, version: { rv: string }, signal: AbortSignal): Promise<boolean> {
+  /** Watches until the version is gone (relist) or the stream ends (rewatch); counts the events. */
+  private async watchOnce(
+    ref: ResourceRef,
+    version: { rv: string },
+    signal: AbortSignal,
+  ): Promise<{ gone: boolean; events: number }> {
     let gone = false;
+    let events = 0;
     const stream = new AbortController();
     const onAbort = () => stream.abort();
     signal.addEventListener("abort", onAbort);
@@ -186,6 +202,7 @@ export class Informer<T extends HasMetadata> {
             stream.abort();
             return;
           }
+          events++;
           const meta = (event.object as KubeObject).metadata;
           if (event.type === "BOOKMARK") {
             version.rv = meta.resourceVersion ?? version.rv;
@@ -203,7 +220,7 @@ export class Informer<T extends HasMetadata> {
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
-    return gone;
+    return { gone, events };
   }
 
   /** Runs until `signal` aborts; never throws. */
@@ -225,18 +242,37 @@ export class Informer<T extends HasMetadata> {
           firstSync = false;
           needsList = false;
         }
-        needsList = await this.watchOnce(ref, version, signal);
+        const started = performance.now();
+        const watched = await this.watchOnce(ref, version, signal);
+        needsList = watched.gone;
+        // client-go's "very short watch": a stream that ends at once with nothing in it (a proxy's
+        // idle timeout, a server shutting down) is a failure, or rewatching it is a hot loop.
+        if (!watched.gone && watched.events === 0 && performance.now() - started < 1000)
+          throw new Error("very short watch: the stream ended at once without an event");
         failures = 0;
       } catch (error) {
         if (signal.aborted) return;
         failures++;
         if (error instanceof ApiError && error.kind === "Gone") needsList = true;
-        const delay = backoffDelay(failures, { baseMs: 200, maxMs: 30_000 });
+        // At least as long as the server asked (429 and 503 from API Priority and Fairness say).
+        const delay = Math.max(
+          backoffDelay(failures, { baseMs: 200, maxMs: 30_000 }),
+          error instanceof ApiError ? (error.retryAfterSeconds ?? 0) * 1000 : 0,
+        );
         this.options.log.warn(
           { resource: ref.plural, namespace: ref.namespace, err: (error as Error).message, retryInMs: delay },
           "list/watch failed; retrying",
         );
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        // Abortable: a shutdown must not wait out a backoff of up to 30 s.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, delay);
+          signal.addEventListener("abort", done, { once: true });
+          function done() {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", done);
+            resolve();
+          }
+        });
       }
     }
   }
