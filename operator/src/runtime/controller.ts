@@ -2,7 +2,7 @@
 // number of workers, exponential backoff on errors (a separate error policy decides), and
 // requeue after a delay when reconcile asks for it.
 import { randomBytes } from "node:crypto";
-import { ApiError } from "../kube/errors.ts";
+import { ApiError, type ApiErrorKind } from "../kube/errors.ts";
 import type { Logger } from "../log.ts";
 import { WorkQueue, type BackoffPolicy } from "./queue.ts";
 
@@ -35,11 +35,23 @@ export interface ControllerOptions {
   metrics?: ControllerMetrics;
 }
 
+/** Failures of the API server (throttled, failing, unreachable), not of the object. */
+const serverUnavailable = new Set<ApiErrorKind>(["TooManyRequests", "ServerError", "Unavailable"]);
+
+/**
+ * How long a key waits at most after the API server failed it: the server's own Retry-After
+ * and the exponential backoff keep the pressure off it, and once it is back, every key is retried
+ * within this. Without the cap, a minute of throttling left keys waiting the full 5 minutes.
+ */
+export const serverUnavailableMaxDelayMs = 30_000;
+
 /** The error policy: how long to wait before retrying a failed key. */
 export function retryDelayFor(error: unknown, queue: WorkQueue, key: string): number {
   const serverAsked =
     error instanceof ApiError && error.retryAfterSeconds ? error.retryAfterSeconds * 1000 : 0;
-  return queue.addRateLimited(key, serverAsked);
+  const cap =
+    error instanceof ApiError && serverUnavailable.has(error.kind) ? serverUnavailableMaxDelayMs : undefined;
+  return queue.addRateLimited(key, serverAsked, cap);
 }
 
 export class Controller {

@@ -45,6 +45,15 @@ describe("WorkQueue", () => {
     q.shutDown();
   });
 
+  it("caps a key's backoff at a given maximum, below the policy's", () => {
+    const q = new WorkQueue({ baseMs: 10, maxMs: 1000 });
+    for (let i = 0; i < 5; i++) q.addRateLimited("k", 0, 50);
+    expect(q.addRateLimited("k", 0, 50)).toBe(50);
+    expect(q.addRateLimited("k", 70, 50)).toBe(70); // Retry-After still wins
+    expect(q.addRateLimited("k")).toBe(1000);
+    q.shutDown();
+  });
+
   it("honours a longer minimum delay such as Retry-After", () => {
     const q = new WorkQueue({ baseMs: 10, maxMs: 100 });
     expect(q.addRateLimited("k", 1000)).toBe(1000);

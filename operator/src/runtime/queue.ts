@@ -64,11 +64,14 @@ export class WorkQueue {
     this.timers.set(key, { at, timer });
   }
 
-  /** Adds `key` after its exponential backoff (or `minDelayMs`, if longer); returns the delay. */
-  addRateLimited(key: string, minDelayMs = 0): number {
+  /**
+   * Adds `key` after its exponential backoff, at most `maxDelayMs` (or `minDelayMs`, if longer);
+   * returns the delay.
+   */
+  addRateLimited(key: string, minDelayMs = 0, maxDelayMs = this.backoff.maxMs): number {
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    const delay = Math.max(backoffDelay(failures, this.backoff), minDelayMs);
+    const delay = Math.max(Math.min(backoffDelay(failures, this.backoff), maxDelayMs), minDelayMs);
     this.addAfter(key, delay);
     return delay;
   }
