@@ -164,17 +164,20 @@ export class LeaderElector {
     const { log } = this.options;
     const { renewDeadlineMs, retryPeriodMs } = this.timings;
     const signal = this.stopRenew.signal;
+    let wait = retryPeriodMs;
     while (!signal.aborted) {
-      await sleep(retryPeriodMs, signal);
+      await sleep(wait, signal);
       if (signal.aborted) return;
       const sentAt = performance.now();
       // Counted from when the last successful renewal was sent: others saw it no earlier than that.
       const remaining = lastRenewal + renewDeadlineMs - sentAt;
       let renewed = false;
+      let retryAfterMs = 0;
       if (remaining > 0) {
         renewed = await this.tryAcquireOrRenew(
           AbortSignal.any([signal, AbortSignal.timeout(Math.ceil(remaining))]),
         ).catch((error: unknown) => {
+          if (error instanceof ApiError) retryAfterMs = (error.retryAfterSeconds ?? 0) * 1000;
           if (!signal.aborted)
             log.warn(
               { err: (error as Error).message, remainingMs: Math.round(remaining) },
@@ -186,6 +189,7 @@ export class LeaderElector {
       if (signal.aborted) return;
       if (renewed) {
         lastRenewal = sentAt;
+        wait = retryPeriodMs;
         continue;
       }
       if (performance.now() - lastRenewal >= renewDeadlineMs) {
@@ -198,6 +202,9 @@ export class LeaderElector {
         this.options.onStoppedLeading();
         return;
       }
+      // Unlike client-go, try again sooner than a retry period (but not before the server asks):
+      // a throttled API server that refuses a third of all requests should not cost the Lease.
+      wait = Math.max(retryPeriodMs / 4, retryAfterMs);
     }
   }
 
@@ -213,6 +220,26 @@ export class LeaderElector {
       renewTime: microTime(now),
       leaseTransitions: 0,
     };
+    const held = this.observed;
+    if (this.leading && held?.spec?.holderIdentity === identity) {
+      // Renewing: nobody else may have changed a Lease we hold, so one PUT over the version we
+      // wrote last does (half the requests a throttled server can refuse); a conflict means
+      // someone did, and the full read below decides.
+      try {
+        const spec = held.spec;
+        const renewed = await client.request<Lease>("PUT", path, {
+          body: {
+            ...held,
+            spec: { ...spec, renewTime: mine.renewTime, leaseDurationSeconds: mine.leaseDurationSeconds },
+          },
+          signal,
+        });
+        this.observe(renewed);
+        return true;
+      } catch (error) {
+        if (!isConflict(error)) throw error;
+      }
+    }
     let current: Lease;
     try {
       current = await client.request<Lease>("GET", path, { signal });
