@@ -34,6 +34,7 @@ import {
   CpuMeter,
   OperatorProcess,
   operatorEntry,
+  reconcilesBetween,
   waitForCpuIdle,
   type CpuSplit,
 } from "./operator-process.ts";
@@ -186,6 +187,7 @@ async function main(): Promise<void> {
     say(`operator pid ${first.pid}`);
     await quietSince(first.startedAt); // its first pass writes the empty database shards
     const startMemory = await first.memory();
+    const reconciles0 = await first.reconciles();
     const cpuBefore = await meter.sample(first.pid);
     const t0 = Date.now();
     const p0 = performance.now();
@@ -213,6 +215,7 @@ async function main(): Promise<void> {
     say(`converged in ${(convergenceMs / 1000).toFixed(2)} s`);
     if (values["heap-snapshot"]) first.signal("SIGUSR2");
     const quietAt = await quietSince(tConverged);
+    const reconcilesConverged = await first.reconciles();
     const untilConverged = await operatorRequests(t0, tConverged);
     const untilQuiet = await operatorRequests(t0, quietAt + 1);
 
@@ -231,14 +234,17 @@ async function main(): Promise<void> {
       latencies.push((await withTimeout(done, 60_000, () => `rotation of ${key}`)) - started);
     }
     const rotationQuiet = await quietSince(Date.now());
+    const reconcilesRotated = await first.reconciles();
     const rotationRequests = await operatorRequests(tRotation, rotationQuiet + 1);
 
     // 3. Idle.
     say(`idle for ${idleSeconds} s`);
     const idleFrom = Date.now();
+    const reconcilesIdle0 = await first.reconciles();
     const idleCpu0 = await first.cpuSeconds();
     await sleep(idleSeconds * 1000);
     const idleCpu = (await first.cpuSeconds()) - idleCpu0;
+    const reconcilesIdle = reconcilesBetween(reconcilesIdle0, await first.reconciles());
     const idleRequests = await operatorRequests(idleFrom, idleFrom + idleSeconds * 1000);
     const memory = await first.memory();
     const heap = await first.heap();
@@ -252,6 +258,7 @@ async function main(): Promise<void> {
     const idleAt = await waitForCpuIdle(second, { from: syncedAt });
     const restartCpu = await second.cpuSeconds();
     await sleep(3_000); // anything a late requeue would write
+    const reconcilesRestart = await second.reconciles();
     const restartRequests = await operatorRequests(second.startedAt, Date.now());
     const stillConverged = observer.converged(devices);
     const restartMemory = await second.memory();
@@ -391,6 +398,12 @@ async function main(): Promise<void> {
         writes: writesOf(restartRequests).length,
         stillConverged,
         cpuSeconds: restartCpu,
+      },
+      reconciles: {
+        convergence: reconcilesBetween(reconciles0, reconcilesConverged),
+        rotation: reconcilesBetween(reconcilesConverged, reconcilesRotated),
+        idle: reconcilesIdle,
+        restart: reconcilesRestart,
       },
       memory: {
         rssAtStartMiB: startMemory.rssMiB,

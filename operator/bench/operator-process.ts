@@ -114,6 +114,19 @@ export interface Memory {
   rssMiB: number;
 }
 
+/** Per controller: reconciles and the seconds they took. */
+export type Reconciles = Record<string, { count: number; seconds: number }>;
+
+/** What happened between two readings of the counters. */
+export function reconcilesBetween(a: Reconciles, b: Reconciles): Reconciles {
+  return Object.fromEntries(
+    Object.entries(b).map(([controller, { count, seconds }]) => [
+      controller,
+      { count: count - (a[controller]?.count ?? 0), seconds: seconds - (a[controller]?.seconds ?? 0) },
+    ]),
+  );
+}
+
 export interface Heap {
   heapUsedMiB: number;
   heapTotalMiB: number;
@@ -215,11 +228,34 @@ export class OperatorProcess {
     return { peakRssMiB: kib("VmHWM") / 1024, rssMiB: kib("VmRSS") / 1024 };
   }
 
+  private async metrics(): Promise<string | undefined> {
+    const res = await fetch(this.metricsUrl).catch(() => undefined);
+    return res?.ok ? res.text() : undefined;
+  }
+
+  /**
+   * Reconciles so far and the seconds they took, per controller, from the operator's own
+   * controller_runtime_reconcile_total and controller_runtime_reconcile_time_seconds_sum.
+   */
+  async reconciles(): Promise<Reconciles> {
+    const text = (await this.metrics()) ?? "";
+    const out: Reconciles = {};
+    const entry = (controller: string) => (out[controller] ??= { count: 0, seconds: 0 });
+    for (const [, controller, value] of text.matchAll(
+      /^controller_runtime_reconcile_total\{[^}]*controller="([^"]+)"[^}]*\} (\S+)$/gm,
+    ))
+      entry(controller!).count += Number(value);
+    for (const [, controller, value] of text.matchAll(
+      /^controller_runtime_reconcile_time_seconds_sum\{[^}]*controller="([^"]+)"[^}]*\} (\S+)$/gm,
+    ))
+      entry(controller!).seconds += Number(value);
+    return out;
+  }
+
   /** V8 heap and off-heap memory, MiB, from the operator's own /metrics (prom-client's defaults). */
   async heap(): Promise<Heap | undefined> {
-    const res = await fetch(this.metricsUrl).catch(() => undefined);
-    if (!res?.ok) return undefined;
-    const text = await res.text();
+    const text = await this.metrics();
+    if (text === undefined) return undefined;
     const metric = (name: string) =>
       Number(new RegExp(`^${name} (\\S+)`, "m").exec(text)?.[1] ?? NaN) / 2 ** 20;
     return {

@@ -1,7 +1,7 @@
 // The bench's report: its JSON shape, percentiles, and the Markdown tables it prints (the same
 // tables docs/benchmarks.md shows).
 import type { TuningPoint } from "./limit.ts";
-import type { CpuSplit, Heap } from "./operator-process.ts";
+import type { CpuSplit, Heap, Reconciles } from "./operator-process.ts";
 
 export type Counts = Record<string, number>;
 
@@ -92,6 +92,8 @@ export interface BenchReport {
     stillConverged: boolean;
     cpuSeconds: number;
   };
+  /** Reconciles per controller and the seconds they took, from the operator's /metrics. */
+  reconciles: { convergence: Reconciles; rotation: Reconciles; idle: Reconciles; restart: Reconciles };
   memory: {
     /** RSS once the caches synced, before any device existed: the fixed cost. */
     rssAtStartMiB: number;
@@ -267,6 +269,27 @@ export function formatReport(r: BenchReport): string {
       (k) => `| ${k} | ${phases.map(([, counts]) => (counts[k] ? int(counts[k]) : "")).join(" | ")} |`,
     ),
   );
+  const reconcilePhases: [string, Reconciles][] = [
+    ["convergence (until quiet)", r.reconciles.convergence],
+    [`${r.rotation.count} rotations`, r.reconciles.rotation],
+    [`idle ${r.idle.seconds} s`, r.reconciles.idle],
+    ["restart (until idle + 3 s)", r.reconciles.restart],
+  ];
+  const controllers = [...new Set(reconcilePhases.flatMap(([, rc]) => Object.keys(rc)))].sort();
+  if (controllers.length > 0)
+    lines.push(
+      "",
+      "Reconciles, and the seconds they took, by controller (the operator's own /metrics):",
+      "",
+      `| Controller | ${reconcilePhases.map(([name]) => name).join(" | ")} |`,
+      `|---|${reconcilePhases.map(() => "--:").join("|")}|`,
+      ...controllers.map(
+        (c) =>
+          `| ${c} | ${reconcilePhases
+            .map(([, rc]) => (rc[c]?.count ? `${int(rc[c].count)} (${rc[c].seconds.toFixed(1)} s)` : ""))
+            .join(" | ")} |`,
+      ),
+    );
   if (Object.keys(l.notReplayed).length > 0)
     lines.push("", `Not replayed by the limit client (no writer for them): ${JSON.stringify(l.notReplayed)}`);
   return lines.join("\n") + "\n";
