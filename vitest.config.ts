@@ -15,7 +15,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["operator/test/**/*.test.ts"],
-          exclude: ["operator/test/e2e/**"],
+          exclude: ["operator/test/e2e/**", "operator/test/faults/**"],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
@@ -28,6 +28,19 @@ export default defineConfig({
           include: ["operator/test/e2e/**/*.test.ts"],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // Each file starts its own control plane to break (kube-apiserver, etcd) and runs the
+        // operator as processes to kill. After the other projects, one file at a time: the faults
+        // time failovers, and two cores shared with other tests would blur them.
+        test: {
+          name: "faults",
+          include: ["operator/test/faults/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
+          fileParallelism: false,
+          testTimeout: 600_000,
           hookTimeout: 180_000,
         },
       },

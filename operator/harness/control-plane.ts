@@ -315,15 +315,20 @@ export class ControlPlane {
     await writeFile(path, stringify(config), { mode: 0o600 });
   }
 
-  /** Kills kube-apiserver (SIGKILL by default) and starts it again on the same port and etcd. */
-  async restartApiServer(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  /**
+   * Kills kube-apiserver (SIGKILL by default), leaves it down for `downMs` (an outage longer than
+   * a client's deadlines), and starts it again on the same port and etcd.
+   */
+  async restartApiServer(signal: NodeJS.Signals = "SIGKILL", downMs = 0): Promise<void> {
     await this.apiServer.stop(signal);
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
     await this.startApiServer();
   }
 
-  /** Kills etcd and starts it again on the same data directory. */
-  async restartEtcd(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  /** Kills etcd, leaves it down for `downMs`, and starts it again on the same data directory. */
+  async restartEtcd(signal: NodeJS.Signals = "SIGKILL", downMs = 0): Promise<void> {
     await this.etcd.stop(signal);
+    if (downMs > 0) await new Promise((r) => setTimeout(r, downMs));
     await this.startEtcd();
   }
 

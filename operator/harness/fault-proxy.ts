@@ -18,6 +18,11 @@ export interface FaultRule {
   retryAfterSeconds?: number;
   /** Which requests the rule applies to (default: all). */
   match?: (request: { method: string; path: string; watch: boolean }) => boolean;
+  /**
+   * Instead of refusing a matching watch, accept it (200) and end the stream at once, as a load
+   * balancer with a short idle timeout would: a client must not take that for a healthy watch.
+   */
+  endWatches?: boolean;
 }
 
 export interface ProxiedRequest {
@@ -130,6 +135,13 @@ export class FaultProxy {
     };
     this.requests.push(record);
     const refusal = this.refuse(request);
+    if (refusal !== undefined && request.watch && this.rule?.endWatches) {
+      record.status = 200;
+      record.injected = true;
+      req.resume();
+      res.writeHead(200, { "content-type": "application/json" }).end();
+      return;
+    }
     if (refusal !== undefined) {
       record.status = refusal;
       record.injected = true;
@@ -171,6 +183,8 @@ export class FaultProxy {
         for (const [key, value] of Object.entries(upstreamRes.headers))
           if (value !== undefined && !hopByHop.has(key)) out[key] = value;
         res.writeHead(upstreamRes.statusCode ?? 502, out);
+        // A watch with nothing to report yet sends no body: pass its headers on at once anyway.
+        res.flushHeaders();
         upstreamRes.pipe(res);
         upstreamRes.on("error", () => res.destroy());
       },
