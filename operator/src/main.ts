@@ -10,6 +10,8 @@ import { Operator } from "./operator.ts";
 import { OperatorMetrics } from "./metrics.ts";
 import { serve } from "./http.ts";
 import { LeaderElector, leaderIdentity } from "./runtime/leader-election.ts";
+import { ApiError } from "./kube/errors.ts";
+import { backoffDelay } from "./runtime/queue.ts";
 
 /** Is a cluster configured, the way kubectl and client-node look for one? */
 function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
@@ -87,7 +89,24 @@ async function main(): Promise<void> {
 
   const kubeConfig = loadKubeConfig(kubeconfigPath);
   const client = await KubeClient.create(kubeConfig, "devicepass-operator");
-  const version = await client.request<{ gitVersion: string }>("GET", "/version");
+  // An API server that is down is waited for, not a reason to exit: a pod that crash-loops
+  // stays in CrashLoopBackOff for minutes after the server is back. Refused credentials are fatal.
+  let version: { gitVersion: string } | undefined;
+  for (let attempt = 1; !version; attempt++) {
+    try {
+      version = await client.request<{ gitVersion: string }>("GET", "/version");
+    } catch (error) {
+      if (error instanceof ApiError && (error.kind === "Unauthorized" || error.kind === "Forbidden"))
+        throw error;
+      const retryInMs = backoffDelay(attempt, { baseMs: 500, maxMs: 30_000 });
+      log.warn(
+        { server: client.server, err: (error as Error).message, retryInMs },
+        "cannot reach the API server; retrying",
+      );
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      if (stopping) return;
+    }
+  }
   log.info({ server: client.server, version: version.gitVersion }, "connected to the cluster");
 
   const metrics = new OperatorMetrics();
