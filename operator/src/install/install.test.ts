@@ -98,10 +98,26 @@ describe("charts/", () => {
 });
 
 describe("the operator's Deployment", () => {
+  it("runs several replicas with a PodDisruptionBudget that lets one go at a time", () => {
+    const objects = synth({ replicas: 3 });
+    expect(deploymentOf(objects).deployment.spec.replicas).toBe(3);
+    expect(find(objects, "PodDisruptionBudget", "devicepass")).toMatchObject({
+      spec: { maxUnavailable: 1, selector: { matchLabels: { "app.kubernetes.io/name": "devicepass" } } },
+    });
+  });
+
   it("runs one non-root replica with a read-only root filesystem, requests and probes", () => {
-    const { deployment, pod, container } = deploymentOf(synth());
+    const objects = synth();
+    const { deployment, pod, container } = deploymentOf(objects);
     expect(deployment.spec.replicas).toBe(1);
-    expect(deployment.spec.strategy.type).toBe("Recreate");
+    // Leader election makes an overlapping rollout safe: the new pod waits as a standby.
+    expect(deployment.spec.strategy.type).toBe("RollingUpdate");
+    expect(parseCommandLine(container.args, {}).leaderElection).toEqual({
+      enabled: true,
+      namespace: "devicepass-system",
+      name: "devicepass-leader",
+    });
+    expect(objects.filter((o) => o.kind === "PodDisruptionBudget")).toEqual([]);
     expect(pod.securityContext).toMatchObject({
       runAsNonRoot: true,
       seccompProfile: { type: "RuntimeDefault" },

@@ -112,6 +112,7 @@ export class DevicepassInstall extends Construct {
     this.userRoles(labels);
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
+    this.disruptionBudget(w, labels, selectorLabels);
   }
 
   private role(
@@ -246,6 +247,28 @@ export class DevicepassInstall extends Construct {
     );
   }
 
+  /** With several replicas, a voluntary disruption (a node drain) takes at most one at a time. */
+  private disruptionBudget(
+    w: Wiring,
+    labels: Record<string, string>,
+    selectorLabels: Record<string, string>,
+  ): void {
+    const group = new Construct(this, "disruption-budget");
+    w.objectsWhen(
+      group,
+      (v) => v.replicas > 1,
+      "gt (int $.Values.replicas) 1",
+      () => {
+        new ApiObject(group, "pdb", {
+          apiVersion: "policy/v1",
+          kind: "PodDisruptionBudget",
+          metadata: { name: w.release.name, namespace: w.release.namespace, labels },
+          spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels } },
+        });
+      },
+    );
+  }
+
   /** The Dovecot configuration shipped with devicepass, where Dovecot mounts the password database. */
   private dovecotConfig(
     w: Wiring,
@@ -279,10 +302,13 @@ export class DevicepassInstall extends Construct {
     const group = new Construct(this, "deployment");
     const deployment = new kplus.Deployment(group, "operator", {
       metadata: { name, namespace, labels },
-      // One replica until leader election arrives; Recreate, so that two never overlap in a rollout
-      // and write the password database at the same time.
+      // Leader election keeps a second pod a standby, so a rolling update may overlap them: the
+      // new pod waits warm, and takes over as soon as the old leader releases the Lease on SIGTERM.
       replicas: 1,
-      strategy: kplus.DeploymentStrategy.recreate(),
+      strategy: kplus.DeploymentStrategy.rollingUpdate({
+        maxSurge: kplus.PercentOrAbsolute.absolute(1),
+        maxUnavailable: kplus.PercentOrAbsolute.absolute(0),
+      }),
       select: false,
       podMetadata: { labels: podLabels },
       serviceAccount: this.serviceAccount,
@@ -347,6 +373,9 @@ export class DevicepassInstall extends Construct {
       `--metrics-addr=:${w.value((v) => v.metrics.port)}`,
       `--health-addr=:${w.value((v) => v.health.port)}`,
       `--log-level=${w.value((v) => v.logLevel)}`,
+      "--leader-elect",
+      `--leader-election-namespace=${namespace}`,
+      `--leader-election-id=${name}-leader`,
     ];
     const probe = (path: string, periodSeconds: number) => ({
       httpGet: { path, port: "health" },
@@ -371,6 +400,24 @@ export class DevicepassInstall extends Construct {
         w.value((v) => v.image.pullPolicy),
       ),
       JsonPatch.add(`${container}/args`, args),
+      JsonPatch.replace(
+        "/spec/replicas",
+        w.value((v) => v.replicas),
+      ),
+      // Replicas on different nodes where possible: a node failure then costs a failover, not an outage.
+      JsonPatch.add("/spec/template/spec/affinity", {
+        podAntiAffinity: {
+          preferredDuringSchedulingIgnoredDuringExecution: [
+            {
+              weight: 100,
+              podAffinityTerm: {
+                topologyKey: "kubernetes.io/hostname",
+                labelSelector: { matchLabels: selectorLabels },
+              },
+            },
+          ],
+        },
+      }),
       JsonPatch.add(`${container}/ports`, [
         { name: "metrics", containerPort: w.value((v) => v.metrics.port), protocol: "TCP" },
         { name: "health", containerPort: w.value((v) => v.health.port), protocol: "TCP" },

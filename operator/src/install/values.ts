@@ -16,6 +16,10 @@ const passThrough = z.record(z.string(), z.unknown());
 
 export const valuesSchema = z
   .strictObject({
+    replicas: z.number().int().min(1).default(1).meta({
+      description:
+        "Operator replicas. One holds the leader Lease and reconciles; the others keep warm caches and take over within the lease duration. More than one adds a PodDisruptionBudget.",
+    }),
     image: z
       .strictObject({
         repository: z
