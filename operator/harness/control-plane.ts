@@ -4,7 +4,6 @@
 import { spawn } from "node:child_process";
 import { readFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,8 +11,8 @@ import { stringify } from "yaml";
 import { resolveBinaries, type Binaries } from "./binaries.ts";
 import { ManagedProcess } from "./process.ts";
 import { CertificateAuthority, createServiceAccountKey, type ClientIdentity, type KeyPair } from "./pki.ts";
+import { freePort, loopback } from "./net.ts";
 
-const loopback = "127.0.0.1";
 const watchdogScript = join(dirname(fileURLToPath(import.meta.url)), "watchdog.sh");
 
 export interface ControlPlaneOptions {
@@ -30,15 +29,6 @@ export interface StartupTimings {
   apiServerMs: number;
   controllerManagerMs: number;
   totalMs: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, loopback, resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no TCP port was assigned");
-  return address.port;
 }
 
 interface TlsFiles {

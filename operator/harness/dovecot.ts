@@ -5,14 +5,14 @@ import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, chown, copyFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { descendants, ownedTempDir, stopTree } from "./owned-dir.ts";
 import { ManagedProcess } from "./process.ts";
+import { freePort, loopback } from "./net.ts";
 
-const loopback = "127.0.0.1";
 const here = dirname(fileURLToPath(import.meta.url));
 /** The shipped Dovecot configuration: the harness runs these files, adapted only in their paths. */
 export const exampleDir = join(here, "..", "..", "examples", "dovecot");
@@ -35,15 +35,6 @@ export interface MailServerOptions {
   log?: (line: string) => void;
   /** Dovecot's auth_debug: logs each passdb step (never passwords: auth_debug_passwords stays off). */
   authDebug?: boolean;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, loopback, resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no TCP port was assigned");
-  return address.port;
 }
 
 /** An executable from PATH or the sbin folders (root's PATH may lack them under npm). */

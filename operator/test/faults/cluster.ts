@@ -1,7 +1,6 @@
 // A fault test's own world: a real control plane it may break (etcd and kube-apiserver, no
 // controller-manager, so no garbage collector can hide an orphan the operator left), the CRDs, a
 // MailDomain admitting the mail namespace, and a workload driver that keeps retrying through outages.
-import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { ControlPlane } from "../../harness/control-plane.ts";
 import { kubectlFor } from "../../harness/kubectl.ts";
@@ -9,6 +8,7 @@ import { apiVersion, kinds, rotateAnnotation } from "../../src/api/names.ts";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import { ApiError } from "../../src/kube/errors.ts";
 import { named, resources } from "../../src/kube/resources.ts";
+export { freePort } from "../../harness/net.ts";
 
 const crds = join(import.meta.dirname, "..", "..", "..", "crds");
 export const domain = "example.com";
@@ -245,13 +245,4 @@ export function sample<T>(items: readonly T[], count: number): T[] {
     [copy[i], copy[j]] = [copy[j]!, copy[i]!];
   }
   return copy.slice(0, count);
-}
-
-/** A free TCP port on loopback (for an operator's --metrics-addr and --health-addr). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

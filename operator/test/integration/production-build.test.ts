@@ -4,7 +4,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFile, mkdtemp, readdir, rm, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -12,18 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
 import { testArgon2 } from "../operator-support.ts";
 import { chartDir, helmFor, repoRoot, serviceAccountKubeconfig, valuesFile } from "../install-support.ts";
+import { freePort } from "../../harness/net.ts";
 
 const run = promisify(execFile);
 const kubectl = adminKubectl();
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 describe("the production build", () => {
   const disposers: (() => Promise<void>)[] = [];
