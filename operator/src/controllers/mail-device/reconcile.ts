@@ -235,7 +235,8 @@ async function writeStatus(
     ready = {
       status: "False",
       reason: reasons.Publishing,
-      message: "The new password is waiting for the password database.",
+      // The same sentence decideDevice gives once the Secret is seen: no second status write for it.
+      message: `The password in Secret ${secretNameOf(device)} is waiting for the password database.`,
     };
   const previous = device.status ?? {};
   const status: MailDeviceStatus = {
