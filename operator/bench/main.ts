@@ -38,7 +38,7 @@ import {
   waitForCpuIdle,
   type CpuSplit,
 } from "./operator-process.ts";
-import { evaluateTargets, formatReport, percentile, type BenchReport } from "./report.ts";
+import { evaluateTargets, formatReport, percentile, workRatio, type BenchReport } from "./report.ts";
 import { createMailDomain, createNamespace, createWorkload, rotate } from "./workload.ts";
 
 const usage = `Usage: npm run bench -- [options]
@@ -52,6 +52,7 @@ const usage = `Usage: npm run bench -- [options]
   --operator-arg A       a flag for the operator itself (repeatable)
   --no-combined-limit    skip the run of writes and hashing at once
   --heap-snapshot        have the operator write a heap snapshot once converged (into .bench/)
+  --report FILE          print the tables of an earlier JSON report, and do nothing else
   --operator-entry FILE  the operator's entry point (default operator/src/main.ts; after
                          npm run build, dist/operator/src/main.js runs it without type stripping)
 `;
@@ -103,10 +104,15 @@ async function main(): Promise<void> {
       "no-combined-limit": { type: "boolean" },
       "heap-snapshot": { type: "boolean" },
       "operator-entry": { type: "string" },
+      report: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
   if (values.help) return void process.stdout.write(usage);
+  if (values.report) {
+    const earlier = JSON.parse(await readFile(values.report, "utf8")) as BenchReport;
+    return void process.stdout.write(formatReport(earlier));
+  }
   const devices = positive("devices", values.devices, 1000);
   const addresses = Math.min(devices, positive("addresses", values.addresses, 50));
   const rotations = positive("rotations", values.rotations, 200);
@@ -418,6 +424,7 @@ async function main(): Promise<void> {
         first: [...first.warnings, ...second.warnings].slice(0, 5),
       },
     };
+    report.limit.workRatio = workRatio(report);
     const full: BenchReport = { ...report, targets: evaluateTargets(report) };
     await writeFile(out, JSON.stringify(full, null, 2) + "\n");
     process.stdout.write("\n" + formatReport(full) + "\n");

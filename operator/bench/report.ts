@@ -67,6 +67,8 @@ export interface BenchReport {
     combinedMs: number | undefined;
     combinedCpu: CpuSplit | undefined;
     combinedRatio: number | undefined;
+    /** See workRatio(). */
+    workRatio?: number | undefined;
   };
   rotation: {
     count: number;
@@ -113,6 +115,17 @@ export function percentile(values: readonly number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/**
+ * CPU-seconds of the operator and the API server during convergence over those of the API server,
+ * the limit client and the hashing when both ran at once: the same comparison as the wall-clock
+ * ratio, but one that other processes on a shared machine hardly move.
+ */
+export function workRatio(r: Pick<BenchReport, "convergence" | "limit">): number | undefined {
+  const limit = r.limit.combinedCpu;
+  if (!limit) return undefined;
+  return (r.convergence.cpu.operator + r.convergence.cpu.server) / (limit.server + limit.bench);
 }
 
 export const sum = (counts: Counts) => Object.values(counts).reduce((a, b) => a + b, 0);
@@ -195,6 +208,11 @@ export function formatReport(r: BenchReport): string {
         "",
       ],
       ["Convergence / that", `${l.combinedRatio.toFixed(2)}×`, ""],
+      [
+        "Work ratio: CPU-seconds of operator and API server in convergence / of API server, limit client and hashing at once",
+        `${workRatio(r)!.toFixed(2)}×`,
+        "",
+      ],
     );
   rows.push(
     [
