@@ -1,6 +1,7 @@
 // `npm run bench`: the operator as a separate process against a real control plane, measured for
 // convergence (against the API server's and argon2's own limits), rotation latency, idle cost,
 // restart and memory; prints Markdown tables and writes .bench/report-<N>.json.
+import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { cpus, loadavg, release, totalmem } from "node:os";
@@ -65,6 +66,19 @@ const say = (line: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The commit the operator's source is at, with "+changes" when operator/src differs from it. */
+function sourceCommit(): string {
+  const git = (...args: string[]) =>
+    execFileSync("git", args, { cwd: join(import.meta.dirname, "..", ".."), encoding: "utf8" }).trim();
+  try {
+    return (
+      git("rev-parse", "--short", "HEAD") + (git("status", "--porcelain", "operator/src") ? "+changes" : "")
+    );
+  } catch {
+    return "unknown";
+  }
+}
+
 function positive(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
@@ -126,6 +140,7 @@ async function main(): Promise<void> {
   await mkdir(benchDir, { recursive: true });
   const startedAt = new Date().toISOString();
   const loadAverage = loadavg()[0]!;
+  const commit = sourceCommit();
 
   say(`starting the control plane with an audit policy`);
   const plane = await ControlPlane.start({ auditPolicy, log: say });
@@ -331,6 +346,7 @@ async function main(): Promise<void> {
         rotations,
         idleSeconds,
         operator: [...nodeArgs, relative(process.cwd(), script), ...operatorArgs].join(" "),
+        commit,
       },
       machine: {
         cpu: cpus()[0]?.model ?? "unknown",

@@ -15,6 +15,8 @@ export interface BenchReport {
     idleSeconds: number;
     /** How the operator ran: node flags, entry point, operator flags (besides kubeconfig and namespaces). */
     operator: string;
+    /** The commit of the operator's source ("+changes": operator/src had uncommitted changes). */
+    commit?: string;
   };
   machine: {
     cpu: string;
@@ -262,7 +264,7 @@ export function formatReport(r: BenchReport): string {
     "",
     `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}, ` +
       `Node ${r.machine.node}, Kubernetes ${r.machine.kubernetes}; load average ${r.machine.loadAverage.toFixed(1)} at the start. ` +
-      `Operator: \`node ${r.params.operator}\`.`,
+      `Operator: \`node ${r.params.operator}\`${r.params.commit ? ` at ${r.params.commit}` : ""}.`,
     "",
     "| Measure | Value | Target |",
     "|---|--:|---|",
