@@ -35,9 +35,13 @@ import {
 import { Observer } from "./observer.ts";
 import {
   CpuMeter,
-  OperatorProcess,
+  cpuSecondsOf,
+  heapOf,
+  memoryOf,
   operatorEntry,
   reconcilesBetween,
+  reconcilesOf,
+  startBenchOperator,
   waitForCpuIdle,
   type CpuSplit,
 } from "./operator-process.ts";
@@ -196,7 +200,7 @@ async function main(): Promise<void> {
     cleanups.push(() => observer.stop());
 
     const startOperator = async (n: number) => {
-      const operator = await OperatorProcess.start({
+      const operator = await startBenchOperator({
         kubeconfig: operatorKubeconfig,
         passdbNamespace,
         logFile: join(benchDir, `operator-${devices}-${n}.log`),
@@ -204,7 +208,7 @@ async function main(): Promise<void> {
         nodeArgs,
         args: operatorArgs,
       });
-      cleanups.push(() => operator.stop());
+      cleanups.push(() => operator.dispose());
       return { operator, syncedAt: await operator.waitUntilReady() };
     };
 
@@ -213,8 +217,8 @@ async function main(): Promise<void> {
     const { operator: first } = await startOperator(1);
     say(`operator pid ${first.pid}`);
     await quietSince(first.startedAt); // its first pass writes the empty database shards
-    const startMemory = await first.memory();
-    const reconciles0 = await first.reconciles();
+    const startMemory = await memoryOf(first.pid!);
+    const reconciles0 = await reconcilesOf(first);
     const cpuBefore = await meter.sample(first.pid);
     const t0 = Date.now();
     const p0 = performance.now();
@@ -224,7 +228,7 @@ async function main(): Promise<void> {
       const ms = Math.round(performance.now() - p0);
       const { size: ready } = observer.ready;
       const { size: published } = observer.published;
-      void first.memory().then(
+      void memoryOf(first.pid!).then(
         ({ rssMiB }) => timeline.push({ ms, ready, published, rssMiB: Math.round(rssMiB) }),
         () => {},
       );
@@ -242,7 +246,7 @@ async function main(): Promise<void> {
     say(`converged in ${(convergenceMs / 1000).toFixed(2)} s`);
     if (values["heap-snapshot"]) first.signal("SIGUSR2");
     const quietAt = await quietSince(tConverged);
-    const reconcilesConverged = await first.reconciles();
+    const reconcilesConverged = await reconcilesOf(first);
     const untilConverged = await operatorRequests(t0, tConverged);
     const untilQuiet = await operatorRequests(t0, quietAt + 1);
 
@@ -264,36 +268,36 @@ async function main(): Promise<void> {
       latencies.push((await withTimeout(done, 60_000, () => `rotation of ${key}`)) - started);
     }
     const rotationQuiet = await quietSince(Date.now());
-    const reconcilesRotated = await first.reconciles();
+    const reconcilesRotated = await reconcilesOf(first);
     const rotationRequests = await operatorRequests(tRotation, rotationQuiet + 1);
 
     // 3. Idle.
     say(`idle for ${idleSeconds} s`);
     const idleFrom = Date.now();
-    const reconcilesIdle0 = await first.reconciles();
-    const idleCpu0 = await first.cpuSeconds();
+    const reconcilesIdle0 = await reconcilesOf(first);
+    const idleCpu0 = await cpuSecondsOf(first.pid!);
     await sleep(idleSeconds * 1000);
-    const idleCpu = (await first.cpuSeconds()) - idleCpu0;
-    const reconcilesIdle = reconcilesBetween(reconcilesIdle0, await first.reconciles());
+    const idleCpu = (await cpuSecondsOf(first.pid!)) - idleCpu0;
+    const reconcilesIdle = reconcilesBetween(reconcilesIdle0, await reconcilesOf(first));
     const idleRequests = await operatorRequests(idleFrom, idleFrom + idleSeconds * 1000);
-    const memory = await first.memory();
-    const heap = await first.heap();
+    const memory = await memoryOf(first.pid!);
+    const heap = await heapOf(first);
 
     // 4. Restart: SIGTERM, then a new process with every device present.
     say(`restarting the operator`);
     const termAt = Date.now();
-    const stopped = await first.stop();
+    const stopped = (await first.stop(30_000))!;
     const shutdownRequests = await operatorRequests(termAt);
     const { operator: second, syncedAt } = await startOperator(2);
     const idleAt = await waitForCpuIdle(second, { from: syncedAt });
-    const restartCpu = await second.cpuSeconds();
+    const restartCpu = await cpuSecondsOf(second.pid!);
     await sleep(3_000); // anything a late requeue would write
-    const reconcilesRestart = await second.reconciles();
+    const reconcilesRestart = await reconcilesOf(second);
     const restartRequests = await operatorRequests(second.startedAt, Date.now());
     const stillConverged = observer.converged(devices);
-    const restartMemory = await second.memory();
-    const restartHeap = await second.heap();
-    await second.stop();
+    const restartMemory = await memoryOf(second.pid!);
+    const restartHeap = await heapOf(second);
+    await second.stop(30_000);
     await observer.stop();
 
     // 5. The limit: the same writes by a minimal client, and argon2id on all cores.
