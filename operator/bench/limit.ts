@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Agent, request } from "undici";
 import { apiVersion, kinds, labels, secretAnnotations } from "../src/api/names.ts";
-import { KubeClient, loadKubeConfig, resourcePath } from "../src/kube/client.ts";
+import { KubeClient, resourcePath } from "../src/kube/client.ts";
+import { loadClusterConnection } from "../src/kube/kubeconfig.ts";
 import { named, resources } from "../src/kube/resources.ts";
 import type { Argon2LimitResult } from "./argon2-limit.ts";
 import { addressName, createNamespace, mailAddress, mailDevice, pool } from "./workload.ts";
@@ -26,16 +27,14 @@ export class RawClient {
   }
 
   static async create(kubeconfig: string, connections: number): Promise<RawClient> {
-    const kc = loadKubeConfig(kubeconfig);
-    const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer } = {};
-    await kc.applyToHTTPSOptions(opts);
+    const connection = await loadClusterConnection(kubeconfig);
     const agent = new Agent({
-      connect: { ca: opts.ca, cert: opts.cert, key: opts.key },
+      connect: { ca: connection.ca, cert: connection.cert, key: connection.key },
       connections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
     });
-    return new RawClient(agent, kc.getCurrentCluster()!.server.replace(/\/$/, ""));
+    return new RawClient(agent, connection.server);
   }
 
   /** Sends one request; throws unless the server answers 2xx. */

@@ -9,8 +9,8 @@ import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ControlPlane } from "../harness/control-plane.ts";
 import { kubectlFor } from "../harness/kubectl.ts";
-import { labels, passdbComponent } from "../src/api/names.ts";
-import { KubeClient, loadKubeConfig } from "../src/kube/client.ts";
+import { components, labels } from "../src/api/names.ts";
+import { KubeClient } from "../src/kube/client.ts";
 import { resources } from "../src/kube/resources.ts";
 import { createLogger } from "../src/log.ts";
 import {
@@ -150,7 +150,7 @@ async function main(): Promise<void> {
     const crds = join(import.meta.dirname, "..", "..", "crds");
     await kubectl.ok(["apply", "--server-side", "-f", crds]);
     await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
-    const admin = await KubeClient.create(loadKubeConfig(plane.kubeconfigPath), "devicepass-bench");
+    const admin = await KubeClient.fromKubeconfig(plane.kubeconfigPath, "devicepass-bench");
     cleanups.push(() => admin.close());
     const operatorKubeconfig = await plane.kubeconfigFor(benchUsers.operator, ["system:masters"]);
     const limitKubeconfig = await plane.kubeconfigFor(benchUsers.limit, ["system:masters"]);
@@ -292,7 +292,7 @@ async function main(): Promise<void> {
     const writeMix = counts(writesOf(untilConverged));
     const shardList = await admin.list<{ data?: Record<string, string> }>(
       { ...resources.secrets, namespace: passdbNamespace },
-      { labelSelector: `${labels.component}=${passdbComponent}` },
+      { labelSelector: `${labels.component}=${components.passdb}` },
     );
     const targets = await setupLimitTargets(admin, plane.kubeconfigPath, {
       namespace: "bench-limit",

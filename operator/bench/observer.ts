@@ -1,7 +1,7 @@
 // What the bench sees, straight from the API server (never the operator's cache): watches of the
 // MailDevices, their credential Secrets and the password database's shard Secrets, and from them
 // which devices are Ready and which have their Secret's current hash in the database.
-import { labels, managedByValue, passdbComponent, secretAnnotations } from "../src/api/names.ts";
+import { labels, managedByValue, components, secretAnnotations } from "../src/api/names.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { resources } from "../src/kube/resources.ts";
 import type { Logger } from "../src/log.ts";
@@ -72,7 +72,7 @@ export class Observer {
       log,
       ref: resources.secrets,
       namespaces: [passdbNamespace],
-      labelSelector: `${managed},${labels.component}=${passdbComponent}`,
+      labelSelector: `${managed},${labels.component}=${components.passdb}`,
     });
     this.devices.onChange((device, _old, deleted) => {
       const key = objectKey(device);
@@ -99,7 +99,7 @@ export class Observer {
           Buffer.from(v, "base64").toString("utf8"),
         ]),
       );
-      const entries = parseShard(data);
+      const { entries } = parseShard(data);
       const before = this.shardDevices.get(shardKey) ?? [];
       for (const device of before)
         if (this.dbHash.get(device)?.shard === shardKey) this.dbHash.delete(device);

@@ -17,7 +17,7 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { KubeClient, loadKubeConfig, type WatchEvent } from "../src/kube/client.ts";
+import { KubeClient, type WatchEvent } from "../src/kube/client.ts";
 import { resources } from "../src/kube/resources.ts";
 
 export interface SecretVolumeOptions {
@@ -74,10 +74,7 @@ export class SecretVolume {
 
   /** Lists the Secrets, writes the first version of the volume, and keeps it in sync by a watch. */
   static async start(options: SecretVolumeOptions): Promise<SecretVolume> {
-    const client = await KubeClient.create(
-      loadKubeConfig(options.kubeconfig),
-      "devicepass-test-secret-volume",
-    );
+    const client = await KubeClient.fromKubeconfig(options.kubeconfig, "devicepass-test-secret-volume");
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "devicepass-secret-volume-")));
     await mkdir(dir, { recursive: true });
     // A Secret volume's root is world-traversable (tmpfs, 1777); the files carry the protection.

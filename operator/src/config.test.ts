@@ -1,8 +1,7 @@
 // The command line: operator configuration, leader election, shutdown and log level flags, and their
 // defaults in and out of a pod.
 import { describe, expect, it } from "vitest";
-import { parseCommandLine } from "./config.ts";
-import { defaultConfig } from "./operator.ts";
+import { defaultConfig, defaults, parseCommandLine, usage } from "./config.ts";
 
 const inPod = { KUBERNETES_SERVICE_HOST: "10.0.0.1", POD_NAMESPACE: "devicepass-system" };
 
@@ -58,15 +57,53 @@ describe("shutdown and logging flags", () => {
 describe("operator configuration flags", () => {
   it("has production defaults: all namespaces, OWASP argon2id, 24 characters, a MailDomain required", () => {
     const cli = parseCommandLine([], {});
-    expect(cli.config).toEqual(defaultConfig);
+    expect(cli.config).toEqual(defaultConfig());
     expect(cli.config).toMatchObject({
       namespaces: undefined,
+      operatorNamespace: "devicepass-system",
       passwordLength: 24,
       argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
       requireMailDomain: true,
+      maxDevicesPerAddress: 20,
+      sealKeySecret: { namespace: "devicepass-system", name: "devicepass-seal-key" },
+      minRotationIntervalMs: 10_000,
+      suspensionGraceMs: 86_400_000,
       doveadm: undefined,
     });
-    expect(cli).toMatchObject({ sandbox: false, metricsAddr: "0", healthAddr: "0", logLevel: "info" });
+    expect(cli).toMatchObject({ metricsAddr: "0", healthAddr: "0", logLevel: "info" });
+  });
+
+  it("keeps the seal key in the operator's own namespace, the pod's in a pod", () => {
+    expect(parseCommandLine([], inPod).config.sealKeySecret).toEqual({
+      namespace: "devicepass-system",
+      name: "devicepass-seal-key",
+    });
+    expect(parseCommandLine(["--passdb-namespace", "mail-db"], inPod).config).toMatchObject({
+      operatorNamespace: "devicepass-system",
+      passdbNamespace: "mail-db",
+    });
+    expect(parseCommandLine(["--seal-key-secret", "ops/key"], {}).config.sealKeySecret).toEqual({
+      namespace: "ops",
+      name: "key",
+    });
+    expect(() => parseCommandLine(["--seal-key-secret", "key"], {})).toThrow(
+      "--seal-key-secret must be NAMESPACE/NAME",
+    );
+  });
+
+  it("shows every flag and its default in the usage text, from the one table", () => {
+    expect(usage).toContain(`--passdb-shards N`);
+    expect(usage).toContain(`(default: ${defaults.passdbShards})`);
+    expect(usage).toContain("--min-rotation-interval D");
+    expect(usage).toContain("--no-require-mail-domain");
+  });
+
+  it("takes durations as Kubernetes spells them", () => {
+    expect(parseCommandLine(["--suspension-grace", "1h30m"], {}).config.suspensionGraceMs).toBe(5_400_000);
+    expect(parseCommandLine(["--min-rotation-interval", "0s"], {}).config.minRotationIntervalMs).toBe(0);
+    expect(() => parseCommandLine(["--suspension-grace", "soon"], {})).toThrow(
+      "--suspension-grace must be a duration",
+    );
   });
 
   it("takes flags, repeatable namespaces, and DEVICEPASS_* environment fallbacks", () => {
@@ -101,7 +138,10 @@ describe("operator configuration flags", () => {
 
   it("refuses bad values with a message that names the flag", () => {
     expect(() => parseCommandLine(["--passdb-shards", "0"], {})).toThrow(
-      "--passdb-shards must be a positive integer",
+      "--passdb-shards must be a positive integer from 1 to 256",
+    );
+    expect(() => parseCommandLine(["--password-length", "1"], {})).toThrow(
+      "--password-length must be a positive integer from 12 to 128",
     );
     expect(() => parseCommandLine(["--doveadm-url", "http://x"], {})).toThrow(
       "--doveadm-url needs --doveadm-api-key-file",

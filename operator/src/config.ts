@@ -1,53 +1,314 @@
-// The operator's command line: flags (with DEVICEPASS_* environment fallbacks) into an OperatorConfig.
+// The operator's command line: one table of flags (each with its DEVICEPASS_* environment
+// fallback, its default and its help line) from which the usage text, the parsing and the
+// operator's defaults all come. The chart's values take their defaults from `defaults` too.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { clientSettingsSchema } from "./api/schemas.ts";
-import type { OperatorConfig } from "./context.ts";
-import { defaultConfig } from "./operator.ts";
+import { defaultSealKeySecretName } from "./api/names.ts";
+import { clientSettingsSchema, defaultMaxDevicesPerAddress, type ClientSettings } from "./api/schemas.ts";
+import { formatDuration, parseDuration } from "./api/duration.ts";
+import { owaspArgon2id, passwordLengthBounds, type Argon2Parameters } from "./credentials/password.ts";
+import { serviceAccountDir } from "./kube/kubeconfig.ts";
+import { defaultShardBudgetBytes } from "./passdb/format.ts";
+
+export interface OperatorConfig {
+  /** Namespaces to watch; undefined watches all. */
+  namespaces: string[] | undefined;
+  /** The operator's own namespace: its Lease, its seal key (never the database namespace in a pod). */
+  operatorNamespace: string;
+  passdbNamespace: string;
+  passdbSecretPrefix: string;
+  passdbShards: number;
+  /** How long a shard waits for more changes before it is written. */
+  passdbBatchWindowMs: number;
+  /** The most a shard's data may hold; addresses that do not fit are left out (DatabaseFull). */
+  passdbShardBudgetBytes: number;
+  passwordLength: number;
+  argon2: Argon2Parameters;
+  defaultClientSettings: ClientSettings;
+  /** Devices per address where the MailDomain sets no devicePolicy.maxDevicesPerAddress. */
+  maxDevicesPerAddress: number;
+  workers: number;
+  /** Addresses whose domain has no MailDomain get no credentials (off: single-tenant clusters). */
+  requireMailDomain: boolean;
+  /** The Secret holding the operator's seal key (created when missing). */
+  sealKeySecret: { namespace: string; name: string };
+  /** A device's password is regenerated at most once in this interval. */
+  minRotationIntervalMs: number;
+  /** How long a Secret outlives a policy change that stopped its password working. */
+  suspensionGraceMs: number;
+  /** How long a released address stays with its namespace (a re-created MailAddress keeps it). */
+  ownershipGraceMs: number;
+  /** Every object is reconciled again at this interval, whatever happened (a safety net). */
+  resyncPeriodMs: number;
+  /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
+  doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
+}
+
+/** The defaults of every setting: the one place they are written. */
+export const defaults = {
+  passdbNamespace: "devicepass-system",
+  passdbSecretPrefix: "devicepass-passdb",
+  passdbShards: 64,
+  passdbBatchWindowMs: 150,
+  passdbShardBudgetBytes: defaultShardBudgetBytes,
+  passwordLength: passwordLengthBounds.default,
+  argon2: owaspArgon2id,
+  maxDevicesPerAddress: defaultMaxDevicesPerAddress,
+  workers: 8,
+  minRotationIntervalMs: 10_000,
+  suspensionGraceMs: 24 * 3_600_000,
+  ownershipGraceMs: 24 * 3_600_000,
+  resyncPeriodMs: 10 * 60_000,
+  kickRepeatMs: 90_000,
+  leaderElectionId: "devicepass-leader",
+  gracefulShutdownMs: 30_000,
+  logLevel: "info",
+} as const;
+
+export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+
+type Kind = "string" | "strings" | "int" | "duration" | "seconds" | "boolean";
+interface FlagSpec {
+  kind: Kind;
+  help: string;
+  /** The value's placeholder in the usage text. */
+  arg?: string;
+  /** Shown as "(default: …)"; a string, since some defaults depend on where the operator runs. */
+  shownDefault?: string;
+  min?: number;
+  max?: number;
+}
+
+/** Every flag, in the order the usage text shows them. */
+export const flags = {
+  kubeconfig: {
+    kind: "string",
+    arg: "PATH",
+    help: "kubeconfig to use instead of $KUBECONFIG, ~/.kube/config or the in-cluster account",
+  },
+  namespace: { kind: "strings", arg: "NS", help: "watch only NS (repeatable; default: all namespaces)" },
+  "operator-namespace": {
+    kind: "string",
+    arg: "NS",
+    help: "the operator's own namespace: its Lease and seal key",
+    shownDefault: "the pod's namespace; outside a pod, the database namespace",
+  },
+  "passdb-namespace": {
+    kind: "string",
+    arg: "NS",
+    help: "namespace of the password database Secrets; it should hold nothing else",
+    shownDefault: defaults.passdbNamespace,
+  },
+  "passdb-secret-prefix": {
+    kind: "string",
+    arg: "NAME",
+    help: "name prefix of its shard Secrets",
+    shownDefault: defaults.passdbSecretPrefix,
+  },
+  "passdb-shards": {
+    kind: "int",
+    arg: "N",
+    help: "number of shard Secrets",
+    shownDefault: String(defaults.passdbShards),
+    min: 1,
+    max: 256,
+  },
+  "passdb-batch-window": {
+    kind: "duration",
+    arg: "D",
+    help: "how long a shard waits for more changes before it is written",
+    shownDefault: formatDuration(defaults.passdbBatchWindowMs),
+  },
+  "passdb-shard-budget-bytes": {
+    kind: "int",
+    arg: "N",
+    help: "most bytes of data a shard holds; addresses that do not fit are left out",
+    shownDefault: String(defaults.passdbShardBudgetBytes),
+    min: 4096,
+    max: 1_000_000,
+  },
+  "password-length": {
+    kind: "int",
+    arg: "N",
+    help: "generated password length",
+    shownDefault: String(defaults.passwordLength),
+    min: passwordLengthBounds.min,
+    max: passwordLengthBounds.max,
+  },
+  "argon2-memory-kib": {
+    kind: "int",
+    arg: "N",
+    help: "argon2id memory cost",
+    shownDefault: String(defaults.argon2.memoryCost),
+    min: 1024,
+  },
+  "argon2-iterations": {
+    kind: "int",
+    arg: "N",
+    help: "argon2id time cost",
+    shownDefault: String(defaults.argon2.timeCost),
+    min: 1,
+  },
+  "argon2-parallelism": {
+    kind: "int",
+    arg: "N",
+    help: "argon2id lanes",
+    shownDefault: String(defaults.argon2.parallelism),
+    min: 1,
+  },
+  "default-client-settings": {
+    kind: "string",
+    arg: "JSON",
+    help: "recommended IMAP/POP3/SMTP settings for addresses without their own",
+  },
+  "max-devices-per-address": {
+    kind: "int",
+    arg: "N",
+    help: "devices an address may have where its MailDomain sets no limit",
+    shownDefault: String(defaults.maxDevicesPerAddress),
+    min: 1,
+    max: 100,
+  },
+  "require-mail-domain": {
+    kind: "boolean",
+    help: "issue credentials only for addresses whose MailDomain admits them; --no-require-mail-domain for single-tenant clusters",
+    shownDefault: "on",
+  },
+  "seal-key-secret": {
+    kind: "string",
+    arg: "NS/NAME",
+    help: "Secret holding the operator's seal key, created when missing",
+    shownDefault: `<operator namespace>/${defaultSealKeySecretName}`,
+  },
+  "min-rotation-interval": {
+    kind: "duration",
+    arg: "D",
+    help: "a device's password is regenerated at most once in D",
+    shownDefault: formatDuration(defaults.minRotationIntervalMs),
+  },
+  "suspension-grace": {
+    kind: "duration",
+    arg: "D",
+    help: "how long a Secret outlives a policy change that stopped its password working",
+    shownDefault: formatDuration(defaults.suspensionGraceMs),
+  },
+  "ownership-grace": {
+    kind: "duration",
+    arg: "D",
+    help: "how long a released mail address stays with its namespace",
+    shownDefault: formatDuration(defaults.ownershipGraceMs),
+  },
+  "resync-period": {
+    kind: "duration",
+    arg: "D",
+    help: "reconcile every object again at this interval",
+    shownDefault: formatDuration(defaults.resyncPeriodMs),
+  },
+  workers: {
+    kind: "int",
+    arg: "N",
+    help: "MailDevice reconciles at once",
+    shownDefault: String(defaults.workers),
+    min: 1,
+    max: 64,
+  },
+  "doveadm-url": {
+    kind: "string",
+    arg: "URL",
+    help: "Dovecot's doveadm HTTP API (http://host:port/doveadm/v1), to cut sessions",
+  },
+  "doveadm-api-key-file": {
+    kind: "string",
+    arg: "PATH",
+    help: "file holding the doveadm API key (required with --doveadm-url)",
+  },
+  "kick-repeat-seconds": {
+    kind: "seconds",
+    arg: "N",
+    help: "kick sessions again N seconds later, once a mounted database has surely reached Dovecot (0 disables)",
+    shownDefault: String(defaults.kickRepeatMs / 1000),
+  },
+  "metrics-addr": {
+    kind: "string",
+    arg: "ADDR",
+    help: "serve Prometheus /metrics on ADDR, e.g. :8080",
+    shownDefault: "0, off",
+  },
+  "health-addr": {
+    kind: "string",
+    arg: "ADDR",
+    help: "serve /healthz and /readyz on ADDR, e.g. :8081",
+    shownDefault: "0, off",
+  },
+  "log-level": {
+    kind: "string",
+    arg: "LEVEL",
+    help: `${logLevels.join(", ")}`,
+    shownDefault: defaults.logLevel,
+  },
+  "leader-elect": {
+    kind: "boolean",
+    help: "with several replicas, reconcile only while holding a Lease; the others keep warm caches and stand by",
+    shownDefault: "on in a pod, off elsewhere",
+  },
+  "leader-election-namespace": {
+    kind: "string",
+    arg: "NS",
+    help: "namespace of the Lease",
+    shownDefault: "the operator namespace",
+  },
+  "leader-election-id": {
+    kind: "string",
+    arg: "NAME",
+    help: "name of the Lease",
+    shownDefault: defaults.leaderElectionId,
+  },
+  "graceful-shutdown-timeout": {
+    kind: "seconds",
+    arg: "S",
+    help: "on SIGTERM, seconds to let reconciles in flight finish before exiting anyway (keep it below the pod's terminationGracePeriodSeconds)",
+    shownDefault: String(defaults.gracefulShutdownMs / 1000),
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+type FlagName = keyof typeof flags;
+
+function usageLine(name: string, spec: FlagSpec): string {
+  const left = spec.kind === "boolean" ? `--${name}, --no-${name}` : `--${name} ${spec.arg ?? "VALUE"}`;
+  const help = spec.shownDefault ? `${spec.help} (default: ${spec.shownDefault})` : spec.help;
+  const pad = 34;
+  const words = help.split(" ");
+  const lines: string[] = [];
+  let line = "";
+  for (const word of words) {
+    if (line && line.length + word.length + 1 > 100 - pad) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  const first = `  ${left}`;
+  const head = first.length >= pad ? [first, " ".repeat(pad) + lines[0]] : [first.padEnd(pad) + lines[0]];
+  return [...head, ...lines.slice(1).map((l) => " ".repeat(pad) + l)].join("\n");
+}
 
 export const usage = `Usage: devicepass [options]
+       devicepass portal [options]        the invitation and autoconfiguration web server
+       devicepass passdb-sync [options]   the password database sidecar next to Dovecot
 
 Runs the devicepass operator against the current cluster ($KUBECONFIG, ~/.kube/config, or the
-in-cluster service account). With no cluster configured, or with --sandbox, it first starts an
-embedded local control plane and installs the CRDs.
+in-cluster service account). Every option also reads DEVICEPASS_<OPTION> from the environment
+(upper case, dashes as underscores).
 
 Options:
-  --sandbox                       start the embedded control plane even if a cluster is configured
-  --kubeconfig PATH               kubeconfig to use instead of the default discovery
-  --namespace NS                  watch only NS (repeatable; default: all namespaces)
-  --passdb-namespace NS           namespace of the password database Secrets (default: devicepass-system)
-  --passdb-secret-prefix NAME     name prefix of its shard Secrets (default: devicepass-passdb)
-  --passdb-shards N               number of shard Secrets (default: 64)
-  --password-length N             generated password length (default: 24)
-  --argon2-memory-kib N           argon2id memory cost (default: 19456)
-  --argon2-iterations N           argon2id time cost (default: 2)
-  --argon2-parallelism N          argon2id lanes (default: 1)
-  --default-client-settings JSON  recommended IMAP/POP3/SMTP settings for addresses without their own
-  --no-require-mail-domain        issue credentials for addresses whose domain has no MailDomain
-                                  (single-tenant clusters; default: a MailDomain is required)
-  --doveadm-url URL               Dovecot's doveadm HTTP API (http://host:port/doveadm/v1), to cut sessions
-  --doveadm-api-key-file PATH     file holding the doveadm API key (required with --doveadm-url)
-  --kick-repeat-seconds N         kick sessions again N seconds later, once the mounted database
-                                  has surely reached Dovecot (default: 90; 0 disables)
-  --metrics-addr ADDR             serve Prometheus /metrics on ADDR, e.g. :8080 (default: 0, off)
-  --health-addr ADDR              serve /healthz and /readyz on ADDR, e.g. :8081 (default: 0, off)
-  --log-level LEVEL               trace, debug, info, warn, error, fatal or silent (default: info)
-  --leader-elect, --no-leader-elect
-                                  with several replicas, reconcile only while holding a Lease; the
-                                  others keep warm caches and stand by (default: on in a pod, off
-                                  elsewhere: a developer's run never waits for a Lease)
-  --leader-election-namespace NS  namespace of the Lease (default: the pod's namespace; outside a
-                                  pod, the password database namespace)
-  --leader-election-id NAME       name of the Lease (default: devicepass-leader)
-  --graceful-shutdown-timeout S   on SIGTERM, seconds to let reconciles in flight finish before
-                                  exiting anyway (default: 30; keep it below the pod's
-                                  terminationGracePeriodSeconds)
+${Object.entries(flags)
+  .map(([name, spec]) => usageLine(name, spec))
+  .join("\n")}
   -h, --help                      show this help
 `;
 
 export interface CommandLine {
   help: boolean;
-  sandbox: boolean;
   kubeconfig: string | undefined;
   logLevel: string;
   metricsAddr: string;
@@ -56,10 +317,6 @@ export interface CommandLine {
   gracefulShutdownMs: number;
   config: OperatorConfig;
 }
-
-export const logLevels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
-
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /** The pod's namespace when running in a pod (downward API variable, else the service account's). */
 export function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
@@ -73,139 +330,158 @@ export function podNamespace(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /** `--flag=true` and `--flag=false` as Go programs take them, for a boolean flag. */
-function normalizeBooleanFlags(args: string[], names: string[]): string[] {
+function normalizeBooleanFlags(args: string[]): string[] {
   return args.map((arg) => {
     const match = /^--([a-z-]+)=(true|false)$/.exec(arg);
-    if (!match || !names.includes(match[1]!)) return arg;
+    const spec = match ? (flags as Record<string, FlagSpec>)[match[1]!] : undefined;
+    if (!match || spec?.kind !== "boolean") return arg;
     return match[2] === "true" ? `--${match[1]}` : `--no-${match[1]}`;
   });
 }
 
-function booleanEnv(name: string, value: string | undefined): boolean | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (value === "true") return true;
-  if (value === "false") return false;
-  throw new Error(`${name} must be true or false, got ${JSON.stringify(value)}`);
-}
+const envName = (flag: string) => `DEVICEPASS_${flag.toUpperCase().replaceAll("-", "_")}`;
 
-function positiveInt(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
-    throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}
-
+/** Parses the operator's flags; throws with a message naming the flag for a bad value. */
 export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = process.env): CommandLine {
-  const { values } = parseArgs({
-    args: normalizeBooleanFlags(args, ["leader-elect"]),
+  const { values: parsed } = parseArgs({
+    args: normalizeBooleanFlags(args),
     strict: true,
     allowNegative: true,
     options: {
       help: { type: "boolean", short: "h" },
-      sandbox: { type: "boolean" },
-      kubeconfig: { type: "string" },
-      namespace: { type: "string", multiple: true },
-      "passdb-namespace": { type: "string" },
-      "passdb-secret-prefix": { type: "string" },
-      "passdb-shards": { type: "string" },
-      "password-length": { type: "string" },
-      "argon2-memory-kib": { type: "string" },
-      "argon2-iterations": { type: "string" },
-      "argon2-parallelism": { type: "string" },
-      "default-client-settings": { type: "string" },
-      "log-level": { type: "string" },
-      "doveadm-url": { type: "string" },
-      "require-mail-domain": { type: "boolean" },
-      "doveadm-api-key-file": { type: "string" },
-      "kick-repeat-seconds": { type: "string" },
-      "metrics-addr": { type: "string" },
-      "health-addr": { type: "string" },
-      "leader-elect": { type: "boolean" },
-      "leader-election-namespace": { type: "string" },
-      "leader-election-id": { type: "string" },
-      "graceful-shutdown-timeout": { type: "string" },
+      ...Object.fromEntries(
+        Object.entries(flags).map(([name, spec]) => [
+          name,
+          {
+            type: spec.kind === "boolean" ? ("boolean" as const) : ("string" as const),
+            multiple: spec.kind === "strings",
+          },
+        ]),
+      ),
     },
   });
-  const flag = (name: keyof typeof values, envName: string) =>
-    (values[name] as string | undefined) ?? env[`DEVICEPASS_${envName}`];
-  const namespaces = values.namespace ?? env.DEVICEPASS_NAMESPACES?.split(",").filter(Boolean);
-  const settingsJson = flag("default-client-settings", "DEFAULT_CLIENT_SETTINGS");
-  let defaultClientSettings = defaultConfig.defaultClientSettings;
+  const values = parsed as Record<string, string | boolean | string[] | undefined>;
+  const raw = (name: FlagName): string | undefined => {
+    const value = values[name];
+    if (typeof value === "string") return value;
+    const fromEnv = env[envName(name)];
+    return fromEnv === "" ? undefined : fromEnv;
+  };
+  const string = (name: FlagName) => raw(name);
+  const int = (name: FlagName, fallback: number): number => {
+    const text = raw(name);
+    if (text === undefined) return fallback;
+    const spec: FlagSpec = flags[name];
+    const n = Number(text);
+    const inRange = Number.isInteger(n) && n >= (spec.min ?? 1) && n <= (spec.max ?? Number.MAX_SAFE_INTEGER);
+    if (!inRange) {
+      const range =
+        spec.max !== undefined
+          ? ` from ${spec.min ?? 1} to ${spec.max}`
+          : spec.min !== undefined && spec.min > 1
+            ? ` of at least ${spec.min}`
+            : "";
+      throw new Error(`--${name} must be a positive integer${range}, got ${JSON.stringify(text)}`);
+    }
+    return n;
+  };
+  const duration = (name: FlagName, fallback: number): number => {
+    const text = raw(name);
+    if (text === undefined) return fallback;
+    const ms = parseDuration(text);
+    if (ms === undefined)
+      throw new Error(`--${name} must be a duration such as 30s, 5m or 24h, got ${JSON.stringify(text)}`);
+    return ms;
+  };
+  const seconds = (name: FlagName, fallbackMs: number): number => {
+    const text = raw(name);
+    if (text === undefined) return fallbackMs;
+    const n = Number(text);
+    if (!Number.isFinite(n) || n < 0)
+      throw new Error(`--${name} must be a number of seconds, got ${JSON.stringify(text)}`);
+    return n * 1000;
+  };
+  const boolean = (name: FlagName): boolean | undefined => {
+    const value = values[name];
+    if (typeof value === "boolean") return value;
+    const text = env[envName(name)];
+    if (text === undefined || text === "") return undefined;
+    if (text === "true") return true;
+    if (text === "false") return false;
+    throw new Error(`${envName(name)} must be true or false, got ${JSON.stringify(text)}`);
+  };
+
+  const namespaces =
+    (values.namespace as string[] | undefined) ?? env.DEVICEPASS_NAMESPACE?.split(",").filter(Boolean);
+  const settingsJson = string("default-client-settings");
+  let defaultClientSettings: ClientSettings = {};
   if (settingsJson) {
     const parsed = clientSettingsSchema.safeParse(JSON.parse(settingsJson));
     if (!parsed.success) throw new Error(`--default-client-settings: ${parsed.error.message}`);
     defaultClientSettings = parsed.data;
   }
-  const argon2 = defaultConfig.argon2;
-  const doveadmUrl = flag("doveadm-url", "DOVEADM_URL");
-  const doveadmKeyFile = flag("doveadm-api-key-file", "DOVEADM_API_KEY_FILE");
+  const doveadmUrl = string("doveadm-url");
+  const doveadmKeyFile = string("doveadm-api-key-file");
   if (doveadmUrl && !doveadmKeyFile) throw new Error("--doveadm-url needs --doveadm-api-key-file");
-  const kickRepeat = flag("kick-repeat-seconds", "KICK_REPEAT_SECONDS");
-  const repeatSeconds = kickRepeat === "0" ? 0 : positiveInt("kick-repeat-seconds", kickRepeat, 90);
-  const logLevel = flag("log-level", "LOG_LEVEL") ?? "info";
+  const logLevel = string("log-level") ?? defaults.logLevel;
   if (!logLevels.includes(logLevel))
     throw new Error(`--log-level must be one of ${logLevels.join(", ")}, got ${JSON.stringify(logLevel)}`);
-  const passdbNamespace = flag("passdb-namespace", "PASSDB_NAMESPACE") ?? defaultConfig.passdbNamespace;
+  const passdbNamespace = string("passdb-namespace") ?? defaults.passdbNamespace;
   const inPod = podNamespace(env);
-  const shutdownSeconds = Number(flag("graceful-shutdown-timeout", "GRACEFUL_SHUTDOWN_TIMEOUT") ?? 30);
-  if (!Number.isFinite(shutdownSeconds) || shutdownSeconds < 0)
-    throw new Error("--graceful-shutdown-timeout must be a number of seconds");
+  const operatorNamespace = string("operator-namespace") ?? inPod ?? passdbNamespace;
+  const sealKey = string("seal-key-secret") ?? `${operatorNamespace}/${defaultSealKeySecretName}`;
+  const [sealNamespace, sealName, ...sealRest] = sealKey.split("/");
+  if (!sealNamespace || !sealName || sealRest.length > 0)
+    throw new Error(`--seal-key-secret must be NAMESPACE/NAME, got ${JSON.stringify(sealKey)}`);
+
   return {
-    help: values.help ?? false,
-    sandbox: values.sandbox ?? false,
-    kubeconfig: values.kubeconfig,
+    help: values.help === true,
+    kubeconfig: string("kubeconfig"),
     logLevel,
-    metricsAddr: flag("metrics-addr", "METRICS_ADDR") ?? "0",
-    healthAddr: flag("health-addr", "HEALTH_ADDR") ?? "0",
+    metricsAddr: string("metrics-addr") ?? "0",
+    healthAddr: string("health-addr") ?? "0",
     leaderElection: {
-      enabled:
-        values["leader-elect"] ??
-        booleanEnv("DEVICEPASS_LEADER_ELECT", env.DEVICEPASS_LEADER_ELECT) ??
-        inPod !== undefined,
-      namespace: flag("leader-election-namespace", "LEADER_ELECTION_NAMESPACE") ?? inPod ?? passdbNamespace,
-      name: flag("leader-election-id", "LEADER_ELECTION_ID") ?? "devicepass-leader",
+      enabled: boolean("leader-elect") ?? inPod !== undefined,
+      namespace: string("leader-election-namespace") ?? operatorNamespace,
+      name: string("leader-election-id") ?? defaults.leaderElectionId,
     },
-    gracefulShutdownMs: shutdownSeconds * 1000,
+    gracefulShutdownMs: seconds("graceful-shutdown-timeout", defaults.gracefulShutdownMs),
     config: {
-      ...defaultConfig,
       namespaces: namespaces && namespaces.length > 0 ? namespaces : undefined,
+      operatorNamespace,
       passdbNamespace,
-      passdbSecretPrefix:
-        flag("passdb-secret-prefix", "PASSDB_SECRET_PREFIX") ?? defaultConfig.passdbSecretPrefix,
-      passdbShards: positiveInt(
-        "passdb-shards",
-        flag("passdb-shards", "PASSDB_SHARDS"),
-        defaultConfig.passdbShards,
-      ),
-      passwordLength: positiveInt(
-        "password-length",
-        flag("password-length", "PASSWORD_LENGTH"),
-        defaultConfig.passwordLength,
-      ),
+      passdbSecretPrefix: string("passdb-secret-prefix") ?? defaults.passdbSecretPrefix,
+      passdbShards: int("passdb-shards", defaults.passdbShards),
+      passdbBatchWindowMs: duration("passdb-batch-window", defaults.passdbBatchWindowMs),
+      passdbShardBudgetBytes: int("passdb-shard-budget-bytes", defaults.passdbShardBudgetBytes),
+      passwordLength: int("password-length", defaults.passwordLength),
       argon2: {
-        memoryCost: positiveInt(
-          "argon2-memory-kib",
-          flag("argon2-memory-kib", "ARGON2_MEMORY_KIB"),
-          argon2.memoryCost,
-        ),
-        timeCost: positiveInt(
-          "argon2-iterations",
-          flag("argon2-iterations", "ARGON2_ITERATIONS"),
-          argon2.timeCost,
-        ),
-        parallelism: positiveInt(
-          "argon2-parallelism",
-          flag("argon2-parallelism", "ARGON2_PARALLELISM"),
-          argon2.parallelism,
-        ),
+        memoryCost: int("argon2-memory-kib", defaults.argon2.memoryCost),
+        timeCost: int("argon2-iterations", defaults.argon2.timeCost),
+        parallelism: int("argon2-parallelism", defaults.argon2.parallelism),
       },
       defaultClientSettings,
-      requireMailDomain: values["require-mail-domain"] ?? env.DEVICEPASS_REQUIRE_MAIL_DOMAIN !== "false",
+      maxDevicesPerAddress: int("max-devices-per-address", defaults.maxDevicesPerAddress),
+      workers: int("workers", defaults.workers),
+      requireMailDomain: boolean("require-mail-domain") ?? true,
+      sealKeySecret: { namespace: sealNamespace, name: sealName },
+      minRotationIntervalMs: duration("min-rotation-interval", defaults.minRotationIntervalMs),
+      suspensionGraceMs: duration("suspension-grace", defaults.suspensionGraceMs),
+      ownershipGraceMs: duration("ownership-grace", defaults.ownershipGraceMs),
+      resyncPeriodMs: duration("resync-period", defaults.resyncPeriodMs),
       doveadm:
         doveadmUrl && doveadmKeyFile
-          ? { url: doveadmUrl, apiKeyFile: doveadmKeyFile, repeatAfterMs: repeatSeconds * 1000 }
+          ? {
+              url: doveadmUrl,
+              apiKeyFile: doveadmKeyFile,
+              repeatAfterMs: seconds("kick-repeat-seconds", defaults.kickRepeatMs),
+            }
           : undefined,
     },
   };
+}
+
+/** The configuration with every default, for tests and embedding (as `parseCommandLine([], {})`). */
+export function defaultConfig(overrides: Partial<OperatorConfig> = {}): OperatorConfig {
+  return { ...parseCommandLine([], {}).config, ...overrides };
 }

@@ -1,32 +1,19 @@
-// What every controller shares: configuration, the API client, the caches, and the clock.
-import type { ClientSettings, MailAddress, MailDevice, MailDomain } from "./api/schemas.ts";
-import type { DomainRules } from "./policy/address-claims.ts";
-import type { Argon2Parameters } from "./credentials/password.ts";
+// What every controller shares: configuration, the API client, the caches, the operator's own
+// state (the database as published, the ownership records, the seal) and the clock.
+import type { MailAddress, MailDevice, MailDomain } from "./api/schemas.ts";
+import type { OperatorConfig } from "./config.ts";
+import type { SealKey } from "./credentials/seal.ts";
 import type { KubeClient } from "./kube/client.ts";
 import type { EventRecorder } from "./kube/events.ts";
+import type { NamespaceObject, SecretObject } from "./kube/objects.ts";
 import type { Logger } from "./log.ts";
+import type { DatabaseState } from "./passdb/database-state.ts";
+import type { OwnershipRegistry } from "./passdb/ownership-registry.ts";
 import type { PassdbView } from "./passdb/view.ts";
-import type { SecretObject } from "./policy/secret.ts";
+import type { DomainRules } from "./policy/ownership.ts";
+import type { ControllerMetrics } from "./runtime/controller.ts";
 import type { Informer } from "./runtime/informer.ts";
 import type { SessionKicker } from "./sessions/kicker.ts";
-
-export interface OperatorConfig {
-  /** Namespaces to watch; undefined watches all. */
-  namespaces: string[] | undefined;
-  passdbNamespace: string;
-  passdbSecretPrefix: string;
-  passdbShards: number;
-  /** How long the password database waits for more changes before it writes. */
-  passdbBatchWindowMs: number;
-  passwordLength: number;
-  argon2: Argon2Parameters;
-  defaultClientSettings: ClientSettings;
-  workers: number;
-  /** Addresses whose domain has no MailDomain get no credentials (off: single-tenant clusters). */
-  requireMailDomain: boolean;
-  /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
-  doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
-}
 
 export interface Caches {
   addresses: Informer<MailAddress>;
@@ -41,19 +28,11 @@ export interface Caches {
   namespaces: Informer<NamespaceObject>;
 }
 
-export interface NamespaceObject {
-  metadata: { name: string; resourceVersion?: string; labels?: Record<string, string> };
-}
-
-export interface Enqueue {
-  device(key: string): void;
-  address(key: string): void;
-  passdb(): void;
-}
-
 export interface Metrics {
   credential(event: "issued" | "rotated" | "revoked"): void;
   passdbWrite(shards: number, entries: number, bytes: number): void;
+  passdbLeftOut(shard: number, addresses: number): void;
+  passdbWriteFailed(shard: number): void;
   kicked(ok: boolean): void;
 }
 
@@ -66,8 +45,10 @@ export interface OperatorContext {
   /** The tenant boundary: MailDomains and the namespaces they admit. */
   rules: DomainRules;
   passdb: PassdbView;
-  enqueue: Enqueue;
-  metrics: Metrics;
+  database: DatabaseState;
+  ownership: OwnershipRegistry;
+  seal: SealKey;
+  metrics: Metrics & ControllerMetrics;
   /** Cuts sessions when a password stops working; undefined when no mail server is configured. */
   sessions: SessionKicker | undefined;
   now: () => Date;
@@ -79,4 +60,5 @@ export const controllerNames = {
   address: "devicepass-mailaddress",
   passdb: "devicepass-passdb",
   domain: "devicepass-maildomain",
+  sessions: "devicepass-sessions",
 } as const;

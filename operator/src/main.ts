@@ -1,38 +1,54 @@
-// Entry point, wiring only: command line → cluster (or sandbox) → client → operator → signals.
-import { existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { loadKubeConfig, KubeClient } from "./kube/client.ts";
-import { parseCommandLine, usage } from "./config.ts";
+// Entry point of the image, wiring only: the subcommand, then command line → client → seal key →
+// operator → leader election → signals. `devicepass` alone runs the operator.
 import { pino } from "pino";
-import { createLogger } from "./log.ts";
-import { Operator } from "./operator.ts";
-import { OperatorMetrics } from "./metrics.ts";
+import { parseCommandLine, usage } from "./config.ts";
+import { loadSealKey } from "./credentials/seal-key-secret.ts";
 import { serve } from "./http.ts";
-import { LeaderElector, leaderIdentity } from "./runtime/leader-election.ts";
+import { KubeClient } from "./kube/client.ts";
 import { ApiError } from "./kube/errors.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { OperatorMetrics } from "./metrics.ts";
+import { Operator } from "./operator.ts";
+import { LeaderElector, leaderIdentity } from "./runtime/leader-election.ts";
 import { backoffDelay } from "./runtime/queue.ts";
 
-/** Is a cluster configured, the way kubectl and client-node look for one? */
-function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
-  if (env.KUBECONFIG) return env.KUBECONFIG.split(":").some((p) => p !== "" && existsSync(p));
-  if (existsSync(join(homedir(), ".kube", "config"))) return true;
-  return (
-    env.KUBERNETES_SERVICE_HOST !== undefined &&
-    existsSync("/var/run/secrets/kubernetes.io/serviceaccount/token")
-  );
+/** Waits for the API server: a pod that crash-loops stays in CrashLoopBackOff for minutes after it is back. */
+export async function waitForApiServer(
+  client: KubeClient,
+  log: Logger,
+  stopping: () => boolean,
+): Promise<{ gitVersion: string } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.request<{ gitVersion: string }>("GET", "/version");
+    } catch (error) {
+      // Refused credentials are fatal: waiting does not mend them.
+      if (error instanceof ApiError && (error.kind === "Unauthorized" || error.kind === "Forbidden"))
+        throw error;
+      const retryInMs = backoffDelay(attempt, { baseMs: 500, maxMs: 30_000 });
+      log.warn(
+        { server: client.server, err: (error as Error).message, retryInMs },
+        "cannot reach the API server; retrying",
+      );
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+      if (stopping()) return undefined;
+    }
+  }
 }
 
-async function main(): Promise<void> {
-  const cli = parseCommandLine(process.argv.slice(2));
+/** What the caller of a program adds: work to do at its shutdown, after the program's own (the sandbox's stop). */
+export interface RunOptions {
+  cleanups?: (() => Promise<void>)[];
+}
+
+async function runOperator(args: string[], options: RunOptions = {}): Promise<void> {
+  const cli = parseCommandLine(args);
   if (cli.help) {
     process.stdout.write(usage);
     return;
   }
-  // Logs go to stderr, so that stdout carries only the sandbox's shell lines.
   const log = createLogger(cli.logLevel, pino.destination(2));
-  const cleanups: (() => Promise<void>)[] = [];
-  let kubeconfigPath = cli.kubeconfig;
+  const cleanups: (() => Promise<void>)[] = [...(options.cleanups ?? [])];
   let operator: Operator | undefined;
   let elector: LeaderElector | undefined;
 
@@ -55,11 +71,7 @@ async function main(): Promise<void> {
       if (!drained) {
         // Still writing: keep the Lease (it expires on its own) so that no other replica writes too.
         log.error(
-          {
-            inFlight: Object.fromEntries(
-              Object.values(running.controllers).map((c) => [c.name, c.queue.inFlight]),
-            ),
-          },
+          { inFlight: running.inFlight() },
           "reconciles still in flight at the graceful shutdown timeout; exiting without releasing the Lease",
         );
         process.exit(1);
@@ -75,43 +87,15 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 
-  if (cli.sandbox || (!kubeconfigPath && !clusterConfigured(process.env))) {
-    const { startSandbox } = await import("./sandbox.ts");
-    const sandbox = await startSandbox(log, cli.config.passdbNamespace);
-    cleanups.push(() => sandbox.stop());
-    if (stopping) return;
-    kubeconfigPath = sandbox.kubeconfigPath;
-    process.stdout.write(
-      `export KUBECONFIG=${sandbox.kubeconfigPath}\nexport PATH=${sandbox.kubectlDir}:$PATH\n` +
-        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}; run the two lines above in another terminal, then kubectl apply -f examples/domain/ and -f examples/mail/\n`,
-    );
-  }
-
-  const kubeConfig = loadKubeConfig(kubeconfigPath);
-  const client = await KubeClient.create(kubeConfig, "devicepass-operator");
-  // An API server that is down is waited for, not a reason to exit: a pod that crash-loops
-  // stays in CrashLoopBackOff for minutes after the server is back. Refused credentials are fatal.
-  let version: { gitVersion: string } | undefined;
-  for (let attempt = 1; !version; attempt++) {
-    try {
-      version = await client.request<{ gitVersion: string }>("GET", "/version");
-    } catch (error) {
-      if (error instanceof ApiError && (error.kind === "Unauthorized" || error.kind === "Forbidden"))
-        throw error;
-      const retryInMs = backoffDelay(attempt, { baseMs: 500, maxMs: 30_000 });
-      log.warn(
-        { server: client.server, err: (error as Error).message, retryInMs },
-        "cannot reach the API server; retrying",
-      );
-      await new Promise((resolve) => setTimeout(resolve, retryInMs));
-      if (stopping) return;
-    }
-  }
+  const client = await KubeClient.fromKubeconfig(cli.kubeconfig, "devicepass-operator");
+  const version = await waitForApiServer(client, log, () => stopping);
+  if (!version) return;
   log.info({ server: client.server, version: version.gitVersion }, "connected to the cluster");
+  const seal = await loadSealKey(client, cli.config.sealKeySecret);
 
   const metrics = new OperatorMetrics();
   client.observer = metrics.observeRequest;
-  const op = (operator = new Operator({ client, config: cli.config, log, metrics }));
+  const op = (operator = new Operator({ client, config: cli.config, log, metrics, seal }));
   // Ready once the caches are synced, on the leader and on a standby alike.
   const probes = { healthy: () => true, ready: () => op.synced };
   for (const [address, handlers] of [
@@ -161,7 +145,21 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
+/** The programs of the one image, by their first argument. */
+const subcommands: Record<string, (args: string[], options: RunOptions) => Promise<void>> = {};
+
+/** Runs the program `argv` names (the operator when it names none). */
+export async function main(argv: string[], options: RunOptions = {}): Promise<void> {
+  const [first, ...rest] = argv;
+  const sub = first !== undefined ? subcommands[first] : undefined;
+  if (sub) return sub(rest, options);
+  return runOperator(argv, options);
+}
+
+/** The process's end when main() fails: the error on stderr, exit status 1. */
+export function exitOnError(error: unknown): never {
   process.stderr.write(`devicepass: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
-});
+}
+
+if (import.meta.main) main(process.argv.slice(2)).catch(exitOnError);

@@ -17,6 +17,8 @@ export class OperatorMetrics implements Metrics, ControllerMetrics {
   private readonly passdbShardWrites: Counter;
   private readonly passdbBytes: Counter;
   private readonly passdbEntries: Gauge;
+  private readonly passdbLeftOutAddresses: Gauge<"shard">;
+  private readonly passdbWriteFailures: Counter<"shard">;
   private readonly kicks: Counter<"result">;
   private readonly requests: Counter<"verb" | "code">;
   readonly leader: Gauge<"name">;
@@ -65,7 +67,7 @@ export class OperatorMetrics implements Metrics, ControllerMetrics {
     });
     this.passdbWrites = new Counter({
       name: "devicepass_passdb_writes_total",
-      help: "Batches written to the password database.",
+      help: "Shard writes to the password database.",
       registers,
     });
     this.passdbShardWrites = new Counter({
@@ -80,7 +82,19 @@ export class OperatorMetrics implements Metrics, ControllerMetrics {
     });
     this.passdbEntries = new Gauge({
       name: "devicepass_passdb_entries",
-      help: "Device entries in the password database after the last write.",
+      help: "Device entries in the last shard written.",
+      registers,
+    });
+    this.passdbLeftOutAddresses = new Gauge({
+      name: "devicepass_passdb_left_out_addresses",
+      help: "Addresses a shard had no room for (their devices are DatabaseFull); alert when above 0.",
+      labelNames: ["shard"],
+      registers,
+    });
+    this.passdbWriteFailures = new Counter({
+      name: "devicepass_passdb_write_failures_total",
+      help: "Failed writes of a shard Secret; alert when it keeps rising: rotations and revocations of that shard wait.",
+      labelNames: ["shard"],
       registers,
     });
     this.kicks = new Counter({
@@ -113,9 +127,13 @@ export class OperatorMetrics implements Metrics, ControllerMetrics {
     });
   }
 
-  reconciled(controller: string, result: "success" | "error" | "requeue_after", seconds: number): void {
+  reconciled(
+    controller: string,
+    result: "success" | "error" | "requeue_after" | "terminal",
+    seconds: number,
+  ): void {
     this.reconcileTotal.inc({ controller, result });
-    if (result === "error") this.reconcileErrors.inc({ controller });
+    if (result === "error" || result === "terminal") this.reconcileErrors.inc({ controller });
     this.reconcileTime.observe({ controller }, seconds);
   }
 
@@ -136,6 +154,14 @@ export class OperatorMetrics implements Metrics, ControllerMetrics {
     this.passdbShardWrites.inc(shards);
     this.passdbBytes.inc(bytes);
     this.passdbEntries.set(entries);
+  }
+
+  passdbLeftOut(shard: number, addresses: number): void {
+    this.passdbLeftOutAddresses.set({ shard: String(shard) }, addresses);
+  }
+
+  passdbWriteFailed(shard: number): void {
+    this.passdbWriteFailures.inc({ shard: String(shard) });
   }
 
   kicked(ok: boolean): void {

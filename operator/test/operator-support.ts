@@ -5,10 +5,11 @@ import { join } from "node:path";
 import { afterAll, beforeAll, inject } from "vitest";
 import { adminKubectl, withNamespace } from "./support.ts";
 import { verify } from "@node-rs/argon2";
-import type { OperatorConfig } from "../src/context.ts";
-import { KubeClient, loadKubeConfig } from "../src/kube/client.ts";
+import { defaultConfig, type OperatorConfig } from "../src/config.ts";
+import { loadSealKey } from "../src/credentials/seal-key-secret.ts";
+import { KubeClient } from "../src/kube/client.ts";
 import { createLogger } from "../src/log.ts";
-import { Operator, defaultConfig } from "../src/operator.ts";
+import { Operator } from "../src/operator.ts";
 import { parseShard, type PassdbEntry } from "../src/passdb/format.ts";
 import type { Kubectl } from "../harness/kubectl.ts";
 
@@ -34,21 +35,29 @@ export async function startOperator(
     },
   });
   const log = createLogger("debug", sink);
-  const client = await KubeClient.create(loadKubeConfig(inject("kubeconfig")), "devicepass-test");
+  const client = await KubeClient.fromKubeconfig(inject("kubeconfig"), "devicepass-test");
   const writes: { verb: string; path: string }[] = [];
   client.observer = (verb, path) => {
     if (["create", "update", "patch", "delete"].includes(verb)) writes.push({ verb, path });
   };
   // Test files run in parallel against one cluster, while a MailDomain is cluster-wide: only the
   // MailDomain tests (which use domains of their own) turn the requirement on.
-  const config: OperatorConfig = {
-    ...defaultConfig,
+  const config: OperatorConfig = defaultConfig({
     argon2: testArgon2,
     passdbShards: 4,
     requireMailDomain: false,
+    passdbBatchWindowMs: 20,
+    minRotationIntervalMs: 0,
+    operatorNamespace: overrides.passdbNamespace,
+    sealKeySecret: { namespace: overrides.passdbNamespace, name: "devicepass-seal-key" },
     ...overrides,
-  };
-  const operator = new Operator({ client, config, log });
+  });
+  const operator = new Operator({
+    client,
+    config,
+    log,
+    seal: await loadSealKey(client, config.sealKeySecret),
+  });
   await operator.start();
   return {
     operator,
@@ -70,12 +79,13 @@ export async function passdbEntries(kubectl: Kubectl, namespace: string): Promis
   const list = await kubectl.json<{ items: SecretJson[] }>([
     "get", "secrets", "-n", namespace, "-l", "app.kubernetes.io/component=passdb",
   ]); // prettier-ignore
-  return list.items.flatMap((s) =>
-    parseShard(
-      Object.fromEntries(
-        Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-      ),
-    ),
+  return list.items.flatMap(
+    (s) =>
+      parseShard(
+        Object.fromEntries(
+          Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+        ),
+      ).entries,
   );
 }
 

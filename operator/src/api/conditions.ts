@@ -1,6 +1,9 @@
 // Condition types and reasons; the reasons double as event reasons.
 export const Ready = "Ready";
 
+/** MailAddress condition: were the sessions of a revoked or rotated password cut? */
+export const SessionsCut = "SessionsCut";
+
 export const reasons = {
   // MailDevice
   CredentialsReady: "CredentialsReady",
@@ -12,6 +15,8 @@ export const reasons = {
   DomainNotFound: "DomainNotFound",
   NamespaceNotAllowed: "NamespaceNotAllowed",
   ProtocolNotAllowed: "ProtocolNotAllowed",
+  DeviceLimitExceeded: "DeviceLimitExceeded",
+  DatabaseFull: "DatabaseFull",
   SecretConflict: "SecretConflict",
   Deleting: "Deleting",
   // MailAddress
@@ -23,12 +28,26 @@ export const reasons = {
   Rotated: "Rotated",
   Reissued: "Reissued",
   PasswordReplaced: "PasswordReplaced",
+  CredentialTampered: "CredentialTampered",
+  Suspended: "Suspended",
+  Resumed: "Resumed",
   Revoked: "Revoked",
   // Cutting sessions (condition SessionsCut on MailAddress)
   SessionsKicked: "SessionsKicked",
   KickFailed: "KickFailed",
 } as const;
 
-/** MailAddress condition: were the sessions of a revoked or rotated password cut? */
-export const SessionsCut = "SessionsCut";
 export type Reason = (typeof reasons)[keyof typeof reasons];
+
+/**
+ * Ready reasons caused by cluster policy, which may be undone (a MailDomain edited by mistake, a
+ * namespace relabelled, a lowered device limit): the password stops working at once, but its
+ * Secret is kept for the suspension grace period, so a re-admission restores the same password.
+ */
+export const suspendingReasons: ReadonlySet<Reason> = new Set([
+  reasons.DomainNotFound,
+  reasons.NamespaceNotAllowed,
+  reasons.AddressConflict,
+  reasons.ProtocolNotAllowed,
+  reasons.DeviceLimitExceeded,
+]);

@@ -17,6 +17,12 @@ export const kinds = {
 /** A changed value of this annotation rotates the password (of a device, or of every device of an address). */
 export const rotateAnnotation = `${group}/rotate`;
 
+/**
+ * Who created a MailDevice (request.userInfo.username), set by the chart's MutatingAdmissionPolicy.
+ * Display only: devicepass never trusts it for a decision.
+ */
+export const createdByAnnotation = `${group}/created-by`;
+
 export const labels = {
   managedBy: "app.kubernetes.io/managed-by",
   component: "app.kubernetes.io/component",
@@ -24,6 +30,16 @@ export const labels = {
   device: `${group}/device`,
 } as const;
 export const managedByValue = "devicepass";
+
+/** Values of the component label on the objects devicepass writes. */
+export const components = {
+  /** A device's credential Secret, in the device's namespace. */
+  credentials: "credentials",
+  /** A shard Secret of the password database, in the database namespace. */
+  passdb: "passdb",
+  /** The operator's seal key Secret, in the operator's own namespace. */
+  sealKey: "seal-key",
+} as const;
 
 /** Annotations devicepass writes on a device Secret, together with the password they describe. */
 export const secretAnnotations = {
@@ -37,6 +53,8 @@ export const secretAnnotations = {
   addressRotatedFor: `${group}/address-rotated-for`,
   rotationCount: `${group}/rotation-count`,
   generatedAt: `${group}/generated-at`,
+  /** The operator's seal over all of the above and the device they belong to (credentials/seal.ts). */
+  seal: `${group}/seal`,
 } as const;
 
 export const finalizers = {
@@ -44,7 +62,8 @@ export const finalizers = {
   address: `${group}/revoke-credentials`,
 } as const;
 
-export const passdbComponent = "passdb";
+/** The default name of the operator's seal key Secret (in the operator's own namespace). */
+export const defaultSealKeySecretName = "devicepass-seal-key";
 
 /** The default name of a device's credential Secret. */
 export function defaultSecretName(deviceName: string): string {

@@ -2,15 +2,25 @@
 // parsing of what the API server returns, and of the CRDs' openAPIV3Schema (see crd.ts).
 import { z } from "zod";
 import { apiVersion, kinds } from "./names.ts";
+import { passwordLengthBounds } from "../credentials/password.ts";
 
 const immutable = (what: string) => ({ rule: "self == oldSelf", message: `${what} is immutable` });
 
-// RFC 5321-ish: a dot-atom local part and a dotted DNS domain, matched case-insensitively.
+// A dot-atom local part of the characters Dovecot accepts in a user name by default
+// (auth_username_chars: letters, digits, ".", "-", "_"), so no doveadm wildcard ("*", "?") and
+// nothing a mail server could not serve; and a dotted DNS domain. Matched case-insensitively.
 export const mailAddressPattern =
-  "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+  "^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$";
+export const mailAddressRegExp = new RegExp(mailAddressPattern);
 const mailAddressRule = {
   rule: `self.matches("${mailAddressPattern.replaceAll("\\", "\\\\")}")`,
-  message: "must be a mail address such as alice@example.com",
+  message:
+    "must be a mail address such as alice@example.com whose local part holds only letters, digits, '.', '-' and '_' (what Dovecot accepts in a user name)",
+};
+/** Any contact address, for spec.user.email: it is only shown and mailed to, never a login. */
+const contactAddressRule = {
+  rule: `self.matches("^[^@\\\\s]+@[^@\\\\s]+$")`,
+  message: "must be a mail address such as bob@example.com",
 };
 
 const dnsSubdomainPattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
@@ -101,6 +111,10 @@ export const mailAddressStatusSchema = z
     observedGeneration,
     conditions,
     devices: z.number().int().optional().meta({ description: "Number of MailDevices of this address." }),
+    maxDevices: z.number().int().optional().meta({
+      description:
+        "How many devices this address may have (its MailDomain's devicePolicy.maxDevicesPerAddress); devices beyond it, the newest first, get no password.",
+    }),
     readyDevices: z
       .number()
       .int()
@@ -137,7 +151,7 @@ export const mailDeviceSpecSchema = z
           .max(254)
           .meta({
             description: "Contact address of the person.",
-            "x-kubernetes-validations": [mailAddressRule],
+            "x-kubernetes-validations": [contactAddressRule],
           }),
       })
       .optional()
@@ -187,8 +201,18 @@ export const mailDeviceStatusSchema = z
       .string()
       .optional()
       .meta({ description: "The address's mail.devicepass.io/rotate value last acted on." }),
+    suspendedAt: z.string().optional().meta({
+      description:
+        "When a policy change (MailDomain, namespace labels, protocols, device limit) stopped the mail server accepting this device's password. Its Secret is kept for the suspension grace period, so a re-admission within it publishes the same password again; after it, the Secret is deleted.",
+      format: "date-time",
+    }),
   })
   .meta({ description: "Observed state of the MailDevice." });
+
+/** Devices an address may have when its MailDomain sets no devicePolicy.maxDevicesPerAddress. */
+export const defaultMaxDevicesPerAddress = 20;
+/** Characters of a reservation's local-part glob: a lower-case local part with `*` and `?`. */
+export const localPartGlobPattern = "^[a-z0-9._*?-]{1,64}$";
 
 const labelSelectorSchema = z
   .object({
@@ -226,16 +250,49 @@ export const mailDomainSpecSchema = z
     namespaceSelector: labelSelectorSchema.optional().meta({
       description: "Namespaces whose labels match this label selector may hold addresses of the domain.",
     }),
+    reservations: z
+      .array(
+        z
+          .object({
+            namespace: z
+              .string()
+              .min(1)
+              .max(63)
+              .meta({ description: "The namespace that alone may hold these local parts." }),
+            localParts: z
+              .array(z.string().meta({ pattern: localPartGlobPattern }))
+              .min(1)
+              .max(100)
+              .meta({
+                description:
+                  "Local parts (before the @), lower-case, with the globs * (any run of characters) and ? (one character).",
+                "x-kubernetes-list-type": "set",
+              }),
+          })
+          .meta({ description: "Local parts of the domain reserved for one namespace." }),
+      )
+      .max(100)
+      .optional()
+      .meta({
+        description:
+          "Gives local parts of the domain to namespaces: a reserved address issues credentials only in its namespace, whoever claimed it first. The first matching reservation applies. Without one, the first admitted claim of an address owns it.",
+      }),
     clientSettings: clientSettingsSchema.optional(),
     devicePolicy: z
       .object({
         passwordLength: z
           .number()
           .int()
-          .min(12)
-          .max(128)
+          .min(passwordLengthBounds.min)
+          .max(passwordLengthBounds.max)
           .optional()
-          .meta({ description: "Length of generated passwords for devices of this domain (12 to 128)." }),
+          .meta({
+            description: `Length of generated passwords for devices of this domain (${passwordLengthBounds.min} to ${passwordLengthBounds.max}).`,
+          }),
+        maxDevicesPerAddress: z.number().int().min(1).max(100).optional().meta({
+          description:
+            "How many devices each address of the domain may have (1 to 100, default 20). Devices beyond it, the newest first, get no password (DeviceLimitExceeded): a limit on what one address costs the mail server's logins and the password database.",
+        }),
         allowedProtocols: z.array(z.enum(mailProtocols)).min(1).max(3).optional().meta({
           description:
             "Protocols devices of this domain may use; a device asking for another is refused. Default: all.",

@@ -1,6 +1,12 @@
 import { verify } from "@node-rs/argon2";
 import { describe, expect, it } from "vitest";
-import { alphanumeric, generatePassword, hashPassword, passwordDigest } from "./password.ts";
+import {
+  alphanumeric,
+  generatePassword,
+  hashPassword,
+  isConfiguredHash,
+  passwordDigest,
+} from "./password.ts";
 
 describe("generatePassword", () => {
   it("defaults to 24 letters and digits", () => {
@@ -42,6 +48,32 @@ describe("hashPassword", () => {
   it("honours configured parameters", async () => {
     const hashed = await hashPassword("pw", { memoryCost: 8192, timeCost: 1, parallelism: 1 });
     expect(hashed).toContain("m=8192,t=1,p=1");
+  });
+});
+
+describe("isConfiguredHash", () => {
+  const params = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+  it("accepts what hashPassword writes with the configured parameters, and nothing else", async () => {
+    const good = await hashPassword("pw", params);
+    expect(isConfiguredHash(good, params)).toBe(true);
+    expect(isConfiguredHash(good, { ...params, timeCost: 2 })).toBe(false); // other parameters
+    expect(isConfiguredHash(good.slice("{ARGON2ID}".length), params)).toBe(false); // no scheme
+    expect(isConfiguredHash(`${good}\n`, params)).toBe(false);
+    expect(isConfiguredHash(`${good}\nalice@example.com\tns/x\timap\t{PLAIN}pw`, params)).toBe(false);
+    expect(isConfiguredHash(good.replace("argon2id", "argon2i"), params)).toBe(false);
+    expect(isConfiguredHash("{PLAIN}secret", params)).toBe(false);
+    expect(isConfiguredHash(`${good}AAAA`, params)).toBe(false); // longer output
+  });
+});
+
+describe("hashPassword concurrency", () => {
+  it("hashes many passwords at once correctly (queued beyond one per core)", async () => {
+    const params = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+    const passwords = Array.from({ length: 12 }, (_, i) => `pw-${i}`);
+    const hashes = await Promise.all(passwords.map((p) => hashPassword(p, params)));
+    for (const [i, h] of hashes.entries())
+      expect(await verify(h.slice("{ARGON2ID}".length), passwords[i]!)).toBe(true);
   });
 });
 

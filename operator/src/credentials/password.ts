@@ -1,5 +1,7 @@
-// Password generation from the CSPRNG without modulo bias, and argon2id hashing for the mail server.
+// Password generation from the CSPRNG without modulo bias, argon2id hashing for the mail server
+// (at most one hash per core at a time), and the one shape of hash the database accepts.
 import { createHash, randomBytes } from "node:crypto";
+import { availableParallelism } from "node:os";
 import { hash } from "@node-rs/argon2";
 
 /** @node-rs/argon2's Algorithm.Argon2id (a const enum, which erasable TypeScript cannot import). */
@@ -7,11 +9,18 @@ const argon2id = 2;
 
 export const alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
+/** Bounds of generated password lengths: the flag, the chart and MailDomain.devicePolicy share them. */
+export const passwordLengthBounds = { min: 12, max: 128, default: 24 } as const;
+
 /**
  * A random password of `length` characters drawn uniformly from `alphabet`: bytes at or above
  * the largest multiple of the alphabet's size are rejected, so no character is more likely.
  */
-export function generatePassword(length = 24, alphabet = alphanumeric, random = randomBytes): string {
+export function generatePassword(
+  length: number = passwordLengthBounds.default,
+  alphabet = alphanumeric,
+  random = randomBytes,
+): string {
   if (alphabet.length < 2 || alphabet.length > 256)
     throw new RangeError("alphabet must have 2 to 256 characters");
   if (!Number.isInteger(length) || length < 1) throw new RangeError("length must be a positive integer");
@@ -40,16 +49,43 @@ export const owaspArgon2id: Argon2Parameters = { memoryCost: 19 * 1024, timeCost
 /** Dovecot needs the scheme prefix to tell an argon2id hash from its default CRYPT scheme. */
 export const dovecotSchemePrefix = "{ARGON2ID}";
 
+/** Hashes in flight at once: each takes memoryCost of memory and a core, so no more than the cores. */
+const hashSlots = Math.max(1, availableParallelism());
+let hashesInFlight = 0;
+const waitingForSlot: (() => void)[] = [];
+
+async function inHashSlot<T>(work: () => Promise<T>): Promise<T> {
+  if (hashesInFlight >= hashSlots) await new Promise<void>((resolve) => waitingForSlot.push(resolve));
+  else hashesInFlight++;
+  try {
+    return await work();
+  } finally {
+    const next = waitingForSlot.shift();
+    if (next) next();
+    else hashesInFlight--;
+  }
+}
+
 /**
  * The argon2id hash as Dovecot reads it, `{ARGON2ID}$argon2id$v=19$m=…`. Runs on libuv's thread
- * pool, so many devices hash in parallel without blocking the event loop.
+ * pool without blocking the event loop, at most one per core.
  */
-export async function hashPassword(
-  password: string,
-  params: Argon2Parameters = owaspArgon2id,
-): Promise<string> {
-  const phc = await hash(password, { algorithm: argon2id, ...params });
-  return dovecotSchemePrefix + phc;
+export function hashPassword(password: string, params: Argon2Parameters = owaspArgon2id): Promise<string> {
+  return inHashSlot(
+    async () => dovecotSchemePrefix + (await hash(password, { algorithm: argon2id, ...params })),
+  );
+}
+
+/**
+ * Is `value` an argon2id hash of exactly the configured parameters, as hashPassword writes it (a
+ * 16-byte salt and a 32-byte output, unpadded base64)? Nothing else may reach the database: no
+ * other scheme, no cheaper parameters, no TAB or newline.
+ */
+export function isConfiguredHash(value: string, params: Argon2Parameters): boolean {
+  const { memoryCost: m, timeCost: t, parallelism: p } = params;
+  return new RegExp(
+    `^\\{ARGON2ID\\}\\$argon2id\\$v=19\\$m=${m},t=${t},p=${p}\\$[A-Za-z0-9+/]{22}\\$[A-Za-z0-9+/]{43}$`,
+  ).test(value);
 }
 
 /** A fast digest kept beside the password in its own Secret, to notice hand edits cheaply. */

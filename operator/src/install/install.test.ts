@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { parseCommandLine } from "../config.ts";
 import { chartFiles, readDovecotFiles, valuesYaml } from "./chart.ts";
 import { DevicepassInstall } from "./manifests.ts";
-import { defaultValues, valuesSchema, type ValuesInput } from "./values.ts";
+import { defaultValues, parseValues, type ValuesInput } from "./values.ts";
 import { appVersion } from "./version.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
@@ -20,9 +20,11 @@ interface K8sObject {
   [key: string]: unknown;
 }
 
+/** The manifests for `values`; without a choice of namespaces, the one namespace "mail". */
 function synth(values: ValuesInput = {}): K8sObject[] {
   const chart = new Chart(new App(), "test");
-  new DevicepassInstall(chart, "devicepass", { values });
+  const scope = values.allNamespaces || values.watchNamespaces ? {} : { watchNamespaces: ["mail"] };
+  new DevicepassInstall(chart, "devicepass", { values: { ...scope, ...values } });
   return chart.toJson() as K8sObject[];
 }
 
@@ -179,19 +181,28 @@ describe("the operator's Deployment", () => {
     );
   });
 
-  it("watches every namespace and uses the release namespace for the database by default", () => {
-    const { container } = deploymentOf(synth());
+  it("watches the listed namespaces, or every one with allNamespaces, and keeps its seal key at home", () => {
+    const scoped = parseCommandLine(deploymentOf(synth({ watchNamespaces: ["mail"] })).container.args, {});
+    expect(scoped.config.namespaces).toEqual(["mail"]);
+    const { container } = deploymentOf(synth({ allNamespaces: true }));
     const cli = parseCommandLine(container.args, {});
     expect(cli.config.namespaces).toBeUndefined();
     expect(cli.config.passdbNamespace).toBe("devicepass-system");
+    expect(cli.config.operatorNamespace).toBe("devicepass-system");
+    expect(cli.config.sealKeySecret).toEqual({ namespace: "devicepass-system", name: "devicepass-seal-key" });
     expect(cli.config.doveadm).toBeUndefined();
   });
 
-  it("rejects a doveadm URL without its API key Secret, and unknown values", () => {
-    expect(() => valuesSchema.parse({ dovecot: { doveadmUrl: "http://d/doveadm/v1" } })).toThrow(
-      /apiKeySecret.name is required/,
+  it("refuses values that break a rule with the rule's message, and unknown values", () => {
+    expect(() =>
+      parseValues({ watchNamespaces: ["m"], dovecot: { doveadmUrl: "http://d/doveadm/v1" } }),
+    ).toThrow(/apiKeySecret.name is required/);
+    expect(() => parseValues({})).toThrow(/set watchNamespaces .* or allNamespaces=true/);
+    expect(() => parseValues({ watchNamespaces: ["m"], allNamespaces: true })).toThrow(/exclude each other/);
+    expect(() => parseValues({ watchNamespaces: ["m"], passdb: { namespace: "m" } })).toThrow(
+      /passdb.namespace must hold nothing but the password database/,
     );
-    expect(() => valuesSchema.parse({ watchNamespace: ["typo"] })).toThrow();
+    expect(() => parseValues({ watchNamespace: ["typo"] } as ValuesInput)).toThrow();
   });
 });
 
@@ -224,23 +235,34 @@ describe("RBAC", () => {
       { apiGroups: ["mail.devicepass.io"], resources: ["maildomains/status"], verbs: ["patch"] },
       { apiGroups: [""], resources: ["namespaces"], verbs: ["get", "list", "watch"] },
     ]);
-    expect(rulesOf(find(objects, "Role", "devicepass-passdb", "devicepass-system"))).toEqual([
-      { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create"] },
-      {
-        apiGroups: [""],
-        resources: ["secrets"],
-        verbs: ["update"],
-        resourceNames: ["devicepass-passdb-00", "devicepass-passdb-01"],
-      },
+    const shardRules = rulesOf(find(objects, "Role", "devicepass-passdb", "devicepass-system"));
+    expect(shardRules[0]).toEqual({
+      apiGroups: [""],
+      resources: ["secrets"],
+      verbs: ["get", "list", "watch", "create"],
+    });
+    // Every name a shard may have (so shards beyond a lowered count can go), and nothing else.
+    expect(shardRules[1]).toMatchObject({
+      apiGroups: [""],
+      resources: ["secrets"],
+      verbs: ["update", "delete"],
+    });
+    expect(shardRules[1]!.resourceNames).toHaveLength(256);
+    expect(shardRules[1]!.resourceNames!.slice(0, 2)).toEqual([
+      "devicepass-passdb-00",
+      "devicepass-passdb-01",
     ]);
-    expect(rulesOf(find(objects, "Role", "devicepass-leader-election", "devicepass-system"))).toEqual([
+    expect(shardRules[1]!.resourceNames!.every((n) => /^devicepass-passdb-\d{2,3}$/.test(n))).toBe(true);
+    expect(rulesOf(find(objects, "Role", "devicepass-operator-namespace", "devicepass-system"))).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: ["devicepass-seal-key"] },
+      { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
     ]);
     const everything = objects.filter((o) => "rules" in o).flatMap(rulesOf);
     expect(everything.flatMap((r) => [...r.verbs, ...r.resources, ...r.apiGroups])).not.toContain("*");
   });
 
-  it("binds the Secret rules in the watched namespaces only, or cluster-wide when none is listed", () => {
+  it("binds the Secret rules in the watched namespaces only, or cluster-wide with allNamespaces", () => {
     const scoped = synth({ watchNamespaces: ["mail", "team-a"] });
     const bindings = scoped.filter(
       (o) => (o as { roleRef?: { name: string } }).roleRef?.name === "devicepass-operator",
@@ -249,12 +271,27 @@ describe("RBAC", () => {
       "RoleBinding mail",
       "RoleBinding team-a",
     ]);
-    const all = synth();
+    const all = synth({ allNamespaces: true });
     expect(
       all
         .filter((o) => (o as { roleRef?: { name: string } }).roleRef?.name === "devicepass-operator")
         .map((b) => b.kind),
     ).toEqual(["ClusterRoleBinding"]);
+    // Wherever it may write Secrets, an admission policy limits it to devicepass's own.
+    for (const objects of [scoped, all]) {
+      expect(find(objects, "ValidatingAdmissionPolicy", "devicepass-secret-writes")).toMatchObject({
+        spec: {
+          matchConditions: [
+            {
+              expression: "request.userInfo.username == 'system:serviceaccount:devicepass-system:devicepass'",
+            },
+          ],
+        },
+      });
+      expect(find(objects, "ValidatingAdmissionPolicyBinding", "devicepass-secret-writes")).toMatchObject({
+        spec: { policyName: "devicepass-secret-writes", validationActions: ["Deny"] },
+      });
+    }
   });
 
   it("aggregates reading devices into view, and changing them into edit and admin, never Secrets", () => {

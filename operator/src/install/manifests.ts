@@ -11,17 +11,23 @@ import {
   clusterRules,
   editRules,
   mailDomainReaderRules,
-  leaderElectionRules,
+  operatorNamespaceRules,
   passdbRules,
   viewRules,
   watchedNamespaceRules,
   type PolicyRule,
 } from "./rbac.ts";
 import { appVersion } from "./version.ts";
-import { parseValues, type Values, type ValuesInput } from "./values.ts";
+import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
+import { secretWritePolicy } from "./secret-policy.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
 export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
+
+/** The operator's seal key Secret in the release namespace. */
+export function sealKeySecretName(release: string): string {
+  return `${release}-seal-key`;
+}
 
 /** Where the doveadm API key Secret is mounted in the operator's container. */
 export const doveadmKeyDir = "/etc/devicepass/doveadm";
@@ -109,6 +115,7 @@ export class DevicepassInstall extends Construct {
     });
 
     this.rbac(w, labels, passdbNamespace);
+    secretWritePolicy(new Construct(this, "secret-policy"), { release: w.release, labels, passdbNamespace });
     this.userRoles(labels);
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
@@ -142,8 +149,8 @@ export class DevicepassInstall extends Construct {
     // All namespaces: one ClusterRoleBinding; otherwise the same ClusterRole bound in each watched namespace.
     w.objectsWhen(
       group,
-      (v) => v.watchNamespaces.length === 0,
-      "not $.Values.watchNamespaces",
+      (v) => v.allNamespaces,
+      "$.Values.allNamespaces",
       () => {
         new kplus.ClusterRoleBinding(group, "operator-all-namespaces", {
           metadata: { name: `${name}-operator`, labels },
@@ -164,9 +171,10 @@ export class DevicepassInstall extends Construct {
       role: domainsRole,
     }).addSubjects(this.serviceAccount);
 
+    // Every name a shard may have, so that shards beyond a lowered count can be deleted too.
     const shardNames = w.eachComputed(
-      (v) => Array.from({ length: v.passdb.shards }, (_, i) => shardName(v.passdb.secretPrefix, i)),
-      "until (int $.Values.passdb.shards)",
+      (v) => Array.from({ length: maxShards }, (_, i) => shardName(v.passdb.secretPrefix, i)),
+      `until ${maxShards}`,
       (i) => `printf "%s-%02d" $.Values.passdb.secretPrefix ${i}`,
       (shard) => shard,
     );
@@ -181,15 +189,15 @@ export class DevicepassInstall extends Construct {
       role: passdbRole,
     }).addSubjects(this.serviceAccount);
 
-    const leaseRole = this.role(
+    const ownRole = this.role(
       group,
-      "leader-election",
-      { name: `${name}-leader-election`, namespace, labels },
-      leaderElectionRules,
+      "operator-namespace",
+      { name: `${name}-operator-namespace`, namespace, labels },
+      operatorNamespaceRules(sealKeySecretName(name)),
     );
-    new kplus.RoleBinding(group, "leader-election-binding", {
-      metadata: { name: `${name}-leader-election`, namespace, labels },
-      role: leaseRole,
+    new kplus.RoleBinding(group, "operator-namespace-binding", {
+      metadata: { name: `${name}-operator-namespace`, namespace, labels },
+      role: ownRole,
     }).addSubjects(this.serviceAccount);
   }
 
@@ -374,6 +382,8 @@ export class DevicepassInstall extends Construct {
       `--health-addr=:${w.value((v) => v.health.port)}`,
       `--log-level=${w.value((v) => v.logLevel)}`,
       "--leader-elect",
+      `--operator-namespace=${namespace}`,
+      `--seal-key-secret=${namespace}/${sealKeySecretName(name)}`,
       `--leader-election-namespace=${namespace}`,
       `--leader-election-id=${name}-leader`,
     ];

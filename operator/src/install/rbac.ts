@@ -1,5 +1,6 @@
 // The operator's RBAC rules and the aggregated user roles: exactly the API calls of operator.ts
-// (its informers), operator/src/controllers and kube/events.ts. README.md explains each rule.
+// (its informers), operator/src/controllers, credentials/seal-key-secret.ts and kube/events.ts.
+// README.md explains each rule.
 import { group, kinds } from "../api/names.ts";
 
 export interface PolicyRule {
@@ -21,8 +22,10 @@ export const watchedNamespaceRules: PolicyRule[] = [
   { apiGroups: [group], resources: devicepassResources, verbs: ["get", "list", "watch", "patch"] },
   // Status is written by server-side apply, a PATCH of the status subresource.
   { apiGroups: [group], resources: devicepassResources.map((r) => `${r}/status`), verbs: ["patch"] },
-  // Device credential Secrets: watched by label; GET by name finds a Secret devicepass does not own;
-  // created, then server-side applied (patch); deleted on revocation. Never updated.
+  // Device credential Secrets: watched by label; created (a 409 is followed by a GET by name, to
+  // tell a Secret devicepass does not own from one whose labels were removed); server-side applied
+  // (patch); deleted on revocation. Never updated. The chart's ValidatingAdmissionPolicy refuses
+  // any write of the operator's to a Secret that is not devicepass's own.
   {
     apiGroups: [""],
     resources: ["secrets"],
@@ -45,20 +48,28 @@ export const clusterRules: PolicyRule[] = [
 
 /**
  * In the password database namespace. Shards are replaced whole (PUT, `update`) with the version
- * read as a precondition, and only the shard Secrets by name: create cannot be limited by name,
- * so a new shard is created, but no other Secret of the namespace can be overwritten.
+ * read as a precondition, and deleted when passdb.shards shrinks: both only for the shard names
+ * (every name a shard may have, up to the largest shard count). Create cannot be limited by name,
+ * so a new shard is created, but no other Secret of the namespace can be overwritten or deleted.
  */
 export function passdbRules(shardNames: string[]): PolicyRule[] {
   return [
     { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create"] },
-    { apiGroups: [""], resources: ["secrets"], verbs: ["update"], resourceNames: shardNames },
+    { apiGroups: [""], resources: ["secrets"], verbs: ["update", "delete"], resourceNames: shardNames },
   ];
 }
 
-/** In the operator's own namespace: the lease of leader election (arriving with several replicas). */
-export const leaderElectionRules: PolicyRule[] = [
-  { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
-];
+/**
+ * In the operator's own namespace: the Lease of leader election, and the operator's seal key
+ * Secret (read by name; created when missing: create cannot be limited by name).
+ */
+export function operatorNamespaceRules(sealKeySecret: string): PolicyRule[] {
+  return [
+    { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
+    { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: [sealKeySecret] },
+    { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+  ];
+}
 
 /** Aggregated into the built-in view role (and so into edit and admin): see devices, never Secrets. */
 export const viewRules: PolicyRule[] = [

@@ -2,6 +2,11 @@
 // the chart's values.schema.json, and the validation of values handed to the cdk8s constructs.
 import { z } from "zod";
 import { clientSettingsSchema } from "../api/schemas.ts";
+import { defaults } from "../config.ts";
+import { passwordLengthBounds } from "../credentials/password.ts";
+
+/** The most shard Secrets a database may have; RBAC names each one the operator may write. */
+export const maxShards = 256;
 
 const port = (what: string, value: number) =>
   z.number().int().min(1).max(65535).default(value).meta({ description: what });
@@ -41,7 +46,11 @@ export const valuesSchema = z
       .meta({ description: "Names of Secrets in the release namespace to pull the image with." }),
     watchNamespaces: z.array(kubernetesName).default([]).meta({
       description:
-        "Namespaces whose MailAddresses and MailDevices the operator manages. Empty means every namespace, which needs cluster-wide access to Secrets: prefer a list.",
+        "Namespaces whose MailAddresses and MailDevices the operator manages: it may read and write Secrets in these only. Required unless allNamespaces is true.",
+    }),
+    allNamespaces: z.boolean().default(false).meta({
+      description:
+        "Manage every namespace instead of watchNamespaces: the operator's Secret rules become cluster-wide (it may read every Secret), and the chart's ValidatingAdmissionPolicy still refuses its writes to any Secret that is not devicepass's own.",
     }),
     passdb: z
       .strictObject({
@@ -50,18 +59,18 @@ export const valuesSchema = z
           .default("")
           .meta({
             description:
-              "Namespace of the password database Secrets, where the mail server mounts them; empty means the release namespace.",
+              "Namespace of the password database Secrets, where the mail server (and its passdb-sync sidecar) reads them. It should hold nothing else: whoever may read its Secrets reads them all. Empty means the release namespace; never one of watchNamespaces.",
           }),
         secretPrefix: kubernetesName
           .max(240)
-          .default("devicepass-passdb")
+          .default(defaults.passdbSecretPrefix)
           .meta({ description: "Name prefix of the shard Secrets: <prefix>-00, <prefix>-01, …" }),
         shards: z
           .number()
           .int()
           .min(1)
-          .max(256)
-          .default(64)
+          .max(maxShards)
+          .default(defaults.passdbShards)
           .meta({ description: "Number of shard Secrets; 64 holds 50,000 devices." }),
       })
       .prefault({})
@@ -71,9 +80,9 @@ export const valuesSchema = z
         length: z
           .number()
           .int()
-          .min(12)
-          .max(128)
-          .default(24)
+          .min(passwordLengthBounds.min)
+          .max(passwordLengthBounds.max)
+          .default(defaults.passwordLength)
           .meta({ description: "Length of generated passwords." }),
         argon2: z
           .strictObject({
@@ -81,10 +90,20 @@ export const valuesSchema = z
               .number()
               .int()
               .min(1024)
-              .default(19456)
+              .default(defaults.argon2.memoryCost)
               .meta({ description: "argon2id memory cost in KiB." }),
-            iterations: z.number().int().min(1).default(2).meta({ description: "argon2id time cost." }),
-            parallelism: z.number().int().min(1).default(1).meta({ description: "argon2id lanes." }),
+            iterations: z
+              .number()
+              .int()
+              .min(1)
+              .default(defaults.argon2.timeCost)
+              .meta({ description: "argon2id time cost." }),
+            parallelism: z
+              .number()
+              .int()
+              .min(1)
+              .default(defaults.argon2.parallelism)
+              .meta({ description: "argon2id lanes." }),
           })
           .prefault({})
           .meta({ description: "argon2id parameters of the hashes in the password database." }),
@@ -127,10 +146,15 @@ export const valuesSchema = z
           })
           .prefault({})
           .meta({ description: "The doveadm API key, mounted as a file into the operator." }),
-        kickRepeatSeconds: z.number().int().min(0).default(90).meta({
-          description:
-            "Kick sessions again this many seconds later, once the mounted database has reached Dovecot; 0 disables.",
-        }),
+        kickRepeatSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(defaults.kickRepeatMs / 1000)
+          .meta({
+            description:
+              "Kick sessions again this many seconds later, once the mounted database has reached Dovecot; 0 disables.",
+          }),
         configMap: z
           .strictObject({
             enabled: z.boolean().default(true).meta({
@@ -166,19 +190,64 @@ export const valuesSchema = z
     tolerations: z.array(passThrough).default([]).meta({ description: "Pod tolerations." }),
     affinity: passThrough.default({}).meta({ description: "Pod affinity." }),
   })
-  .meta({ description: "Values of the devicepass Helm chart." })
-  .superRefine((values, ctx) => {
-    // The operator refuses --doveadm-url without a key file; the chart's template says the same.
-    if (values.dovecot.doveadmUrl !== "" && values.dovecot.apiKeySecret.name === "")
-      ctx.addIssue({
-        code: "custom",
-        path: ["dovecot", "apiKeySecret", "name"],
-        message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
-      });
-  });
+  .meta({ description: "Values of the devicepass Helm chart." });
 
 export type Values = z.output<typeof valuesSchema>;
 export type ValuesInput = z.input<typeof valuesSchema>;
+
+/**
+ * Rules across values, written twice: a TypeScript predicate for the plain manifests and cdk8s
+ * apps (parseValues), and a Go template expression, true when the rule is broken, for the chart's
+ * templates/validate.yaml (`helm install` fails with the message). The chart tests render both.
+ */
+export const valueRules: { broken: (v: Values) => boolean; expr: string; path: string; message: string }[] = [
+  {
+    broken: (v) => v.watchNamespaces.length === 0 && !v.allNamespaces,
+    expr: "and (not $.Values.watchNamespaces) (not $.Values.allNamespaces)",
+    path: "watchNamespaces",
+    message:
+      "set watchNamespaces to the namespaces whose MailDevices devicepass manages, or allNamespaces=true to manage every namespace",
+  },
+  {
+    broken: (v) => v.watchNamespaces.length > 0 && v.allNamespaces,
+    expr: "and $.Values.watchNamespaces $.Values.allNamespaces",
+    path: "allNamespaces",
+    message: "watchNamespaces and allNamespaces=true exclude each other: set one of them",
+  },
+  {
+    broken: (v) => v.passdb.namespace !== "" && v.watchNamespaces.includes(v.passdb.namespace),
+    expr: "and $.Values.passdb.namespace (has $.Values.passdb.namespace $.Values.watchNamespaces)",
+    path: "passdb.namespace",
+    message:
+      "passdb.namespace must hold nothing but the password database: it cannot be one of watchNamespaces",
+  },
+  {
+    // The operator refuses --doveadm-url without a key file; the chart says the same.
+    broken: (v) => v.dovecot.doveadmUrl !== "" && v.dovecot.apiKeySecret.name === "",
+    expr: "and $.Values.dovecot.doveadmUrl (not $.Values.dovecot.apiKeySecret.name)",
+    path: "dovecot.apiKeySecret.name",
+    message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
+  },
+];
+
+/** Throws with every broken rule's message, as `helm install` would fail. */
+export function checkValueRules(values: Values): Values {
+  const broken = valueRules.filter((r) => r.broken(values));
+  if (broken.length > 0) throw new Error(broken.map((r) => `${r.path}: ${r.message}`).join("; "));
+  return values;
+}
+
+/** templates/validate.yaml: renders nothing, or fails the install with the broken rule's message. */
+export function validateTemplate(): string {
+  return valueRules
+    .map(
+      (r) => `{{- if ${r.expr} }}
+{{- fail ${JSON.stringify(r.message)} }}
+{{- end }}
+`,
+    )
+    .join("");
+}
 
 /**
  * Values as Helm merges them: user maps merge into the defaults key by key (so `resources:
@@ -196,9 +265,9 @@ export function mergeValues(defaults: unknown, user: unknown): unknown {
   return out;
 }
 
-/** Parses values given the way `helm install -f` takes them: merged into the defaults. */
+/** Parses values given the way `helm install -f` takes them: merged into the defaults, rules checked. */
 export function parseValues(user: ValuesInput = {}): Values {
-  return valuesSchema.parse(mergeValues(defaultValues(), user));
+  return checkValueRules(valuesSchema.parse(mergeValues(defaultValues(), user)));
 }
 
 /** The chart's default values: values.yaml. */

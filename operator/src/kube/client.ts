@@ -1,10 +1,10 @@
-// A thin Kubernetes REST client on undici: kubeconfig or in-cluster credentials (loaded by
-// @kubernetes/client-node), server-side apply with a field manager, status subresources,
-// preconditions, watches, and classified errors. Counts requests by verb for metrics.
-import { KubeConfig } from "@kubernetes/client-node";
+// A thin Kubernetes REST client on undici: kubeconfig or in-cluster credentials (kubeconfig.ts),
+// server-side apply with a field manager, status subresources, preconditions, watches, and
+// classified errors. Counts requests by verb for metrics.
 import { Agent, request } from "undici";
 import { createInterface } from "node:readline";
 import { ApiError, classifyStatus } from "./errors.ts";
+import { loadClusterConnection, type ClusterConnection } from "./kubeconfig.ts";
 
 export interface ResourceRef {
   group: string;
@@ -71,60 +71,43 @@ function verbOf(method: string): string {
 }
 
 export class KubeClient {
-  private authHeaders: Record<string, string> = {};
-  private authRefreshedAt = 0;
   observer: RequestObserver | undefined;
 
-  private readonly kubeConfig: KubeConfig;
   readonly server: string;
+  private readonly connection: ClusterConnection;
   private readonly agent: Agent;
   private readonly userAgent: string;
 
-  private constructor(kubeConfig: KubeConfig, server: string, agent: Agent, userAgent: string) {
-    this.kubeConfig = kubeConfig;
-    this.server = server;
+  private constructor(connection: ClusterConnection, agent: Agent, userAgent: string) {
+    this.connection = connection;
+    this.server = connection.server;
     this.agent = agent;
     this.userAgent = userAgent;
   }
 
-  static async create(kubeConfig: KubeConfig, userAgent = "devicepass"): Promise<KubeClient> {
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new Error("the kubeconfig has no current cluster");
-    const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } = {};
-    await kubeConfig.applyToHTTPSOptions(opts);
+  static create(connection: ClusterConnection, userAgent = "devicepass"): KubeClient {
     const agent = new Agent({
       connect: {
-        ca: opts.ca,
-        cert: opts.cert,
-        key: opts.key,
-        rejectUnauthorized: cluster.skipTLSVerify !== true,
+        ca: connection.ca,
+        cert: connection.cert,
+        key: connection.key,
+        rejectUnauthorized: !connection.skipTLSVerify,
       },
       connections: 32,
       keepAliveTimeout: 30_000,
     });
-    const client = new KubeClient(kubeConfig, cluster.server.replace(/\/$/, ""), agent, userAgent);
-    await client.refreshAuth();
-    return client;
+    return new KubeClient(connection, agent, userAgent);
   }
 
-  /** Bearer tokens (in-cluster) rotate: re-read them at most once a minute. */
-  private async refreshAuth(): Promise<void> {
-    const opts: { headers?: Record<string, string>; auth?: string } = { headers: {} };
-    await this.kubeConfig.applyToHTTPSOptions(opts);
-    const headers: Record<string, string> = {};
-    if (opts.headers?.Authorization) headers.authorization = opts.headers.Authorization;
-    if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString("base64")}`;
-    this.authHeaders = headers;
-    this.authRefreshedAt = Date.now();
+  /** A client for the kubeconfig at `path` (or kubectl's search, or the in-cluster account). */
+  static async fromKubeconfig(path?: string, userAgent?: string): Promise<KubeClient> {
+    return KubeClient.create(await loadClusterConnection(path), userAgent);
   }
 
   private async headers(contentType?: string): Promise<Record<string, string>> {
-    if (Date.now() - this.authRefreshedAt > 60_000) await this.refreshAuth();
-    const h: Record<string, string> = {
-      accept: "application/json",
-      "user-agent": this.userAgent,
-      ...this.authHeaders,
-    };
+    const h: Record<string, string> = { accept: "application/json", "user-agent": this.userAgent };
+    const authorization = await this.connection.authorization();
+    if (authorization) h.authorization = authorization;
     if (contentType) h["content-type"] = contentType;
     return h;
   }
@@ -183,21 +166,21 @@ export class KubeClient {
     }
   }
 
-  get<T>(ref: ResourceRef): Promise<T> {
-    return this.request<T>("GET", resourcePath(ref));
+  get<T>(ref: ResourceRef, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("GET", resourcePath(ref), { signal });
   }
 
   list<T>(ref: ResourceRef, query: Query = {}): Promise<ListResult<T>> {
     return this.request<ListResult<T>>("GET", resourcePath(ref), { query, verb: "list" });
   }
 
-  create<T>(ref: ResourceRef, object: unknown): Promise<T> {
-    return this.request<T>("POST", resourcePath({ ...ref, name: undefined }), { body: object });
+  create<T>(ref: ResourceRef, object: unknown, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("POST", resourcePath({ ...ref, name: undefined }), { body: object, signal });
   }
 
   /** PUT: replaces the object whole; with metadata.resourceVersion set, only if nobody changed it. */
-  replace<T>(ref: ResourceRef, object: unknown): Promise<T> {
-    return this.request<T>("PUT", resourcePath(ref), { body: object });
+  replace<T>(ref: ResourceRef, object: unknown, signal?: AbortSignal): Promise<T> {
+    return this.request<T>("PUT", resourcePath(ref), { body: object, signal });
   }
 
   /** Server-side apply of the fields `object` names, owned by `fieldManager`. */
@@ -264,12 +247,4 @@ export class KubeClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
-}
-
-/** Loads credentials like kubectl: $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
-export function loadKubeConfig(path?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
 }

@@ -1,5 +1,6 @@
 // A closed set of API error kinds, classified from the Status object the API server returns.
 export type ApiErrorKind =
+  | "BadRequest"
   | "NotFound"
   | "AlreadyExists"
   | "Conflict"
@@ -29,6 +30,7 @@ export class ApiError extends Error {
 
 export function classifyStatus(status: number, reason: string | undefined): ApiErrorKind {
   if (status === 0) return "Unavailable";
+  if (status === 400) return "BadRequest";
   if (status === 404) return "NotFound";
   if (status === 409) return reason === "AlreadyExists" ? "AlreadyExists" : "Conflict";
   if (status === 422) return "Invalid";

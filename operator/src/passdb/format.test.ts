@@ -1,16 +1,30 @@
+import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { addressKey, fnv1a32, parseShard, renderShards, shardOf, type PassdbEntry } from "./format.ts";
+import { fakeHash } from "../policy/fixtures.test-support.ts";
+import {
+  addressKey,
+  entryProblem,
+  ownersKey,
+  parseShard,
+  renderShard,
+  shardIndexOf,
+  shardName,
+  type PassdbEntry,
+  type ShardAddress,
+} from "./format.ts";
 
-const entry = (
-  address: string,
-  device: string,
-  hash = `{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$${device}`,
-): PassdbEntry => ({
+const entry = (address: string, device: string, hash = fakeHash(device)): PassdbEntry => ({
   address,
   device,
   protocols: ["smtp", "imap"],
   hash,
 });
+const at = (address: string, entries: PassdbEntry[], since = "2026-01-01T00:00:00Z"): ShardAddress => ({
+  address,
+  entries,
+  owner: { address, namespace: entries[0]?.device.split("/")[0] ?? "ns", since },
+});
+const big = 10 * 1024 * 1024;
 
 describe("addressKey", () => {
   it("keeps lower-case letters, digits, dots and dashes and escapes the rest", () => {
@@ -21,56 +35,153 @@ describe("addressKey", () => {
   it("is injective where a naive replacement would not be", () => {
     expect(addressKey("a_40b@x.io")).not.toBe(addressKey("a@b@x.io"));
   });
+
+  it("never equals the owners key (an address key always holds _40)", () => {
+    expect(addressKey("owners@x.io")).not.toBe(ownersKey);
+  });
 });
 
-describe("shards", () => {
-  it("uses FNV-1a 32", () => {
-    expect(fnv1a32("")).toBe(0x811c9dc5);
-    expect(fnv1a32("a")).toBe(0xe40c292c);
+describe("shard names", () => {
+  it("round-trip to their index, and nothing else is a shard", () => {
+    expect(shardName("db", 7)).toBe("db-07");
+    expect(shardIndexOf("db", "db-07")).toBe(7);
+    expect(shardIndexOf("db", "db-123")).toBe(123);
+    expect(shardIndexOf("db", "db-seal")).toBeUndefined();
+    expect(shardIndexOf("db", "other-07")).toBeUndefined();
+  });
+});
+
+describe("renderShard", () => {
+  it("renders identical bytes for identical state, whatever the order", () => {
+    const a = [
+      at("b@x.io", [entry("b@x.io", "ns/2")]),
+      at("a@x.io", [entry("a@x.io", "ns/1"), entry("a@x.io", "ns/0")]),
+    ];
+    const b = [a[1]!, a[0]!].map((x) => ({ ...x, entries: [...x.entries].reverse() }));
+    expect(renderShard(a, big)).toEqual(renderShard(b, big));
   });
 
-  it("places an address in the same shard whatever its case", () => {
-    expect(shardOf("Alice@Example.com", 64)).toBe(shardOf("alice@example.com", 64));
-  });
-
-  it("renders identical bytes for identical state, whatever the order of the entries", () => {
-    const a = [entry("b@x.io", "ns/2"), entry("a@x.io", "ns/1"), entry("a@x.io", "ns/0")];
-    const b = [a[2]!, a[0]!, a[1]!];
-    expect(renderShards(a, 4)).toEqual(renderShards(b, 4));
-  });
-
-  it("round-trips entries, with protocols sorted", () => {
-    const entries = [entry("a@x.io", "ns/1"), entry("a@x.io", "ns/0"), entry("c@y.io", "other/9")];
-    const shards = renderShards(entries, 3);
-    const parsed = [...shards.values()].flatMap((data) => parseShard(data));
-    expect(parsed).toHaveLength(3);
-    expect(parsed).toContainEqual({ ...entries[0], protocols: ["imap", "smtp"] });
-    const file = [...shards.values()].find((d) => d.has("a_40x.io"))!.get("a_40x.io")!;
-    expect(file.split("\n").slice(1, 3)).toEqual([
-      "a@x.io\tns/0\timap,smtp\t{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$ns/0",
-      "a@x.io\tns/1\timap,smtp\t{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$ns/1",
+  it("round-trips entries and ownership records, with protocols sorted", () => {
+    const addresses = [
+      at("a@x.io", [entry("a@x.io", "ns/1"), entry("a@x.io", "ns/0")]),
+      at("c@y.io", [entry("c@y.io", "other/9")]),
+    ];
+    const { files } = renderShard(addresses, big);
+    const parsed = parseShard(files);
+    expect(parsed.entries).toHaveLength(3);
+    expect(parsed.entries).toContainEqual({ ...addresses[0]!.entries[0], protocols: ["imap", "smtp"] });
+    expect(parsed.owners).toEqual(addresses.map((a) => ({ ...a.owner, releasedAt: undefined })));
+    expect(files.get("a_40x.io")!.split("\n").slice(1, 3)).toEqual([
+      `a@x.io\tns/0\timap,smtp\t${fakeHash("ns/0")}`,
+      `a@x.io\tns/1\timap,smtp\t${fakeHash("ns/1")}`,
     ]);
   });
 
-  it("keeps every shard, empty ones included", () => {
-    expect(renderShards([], 5).size).toBe(5);
+  it("keeps ownership records of addresses without devices (a released address stays taken)", () => {
+    const released = {
+      address: "a@x.io",
+      namespace: "ns",
+      since: "2026-01-01T00:00:00Z",
+      releasedAt: "2026-01-02T00:00:00Z",
+    };
+    const { files } = renderShard([{ address: "a@x.io", entries: [], owner: released }], big);
+    expect([...files.keys()]).toEqual([ownersKey]);
+    expect(parseShard(files).owners).toEqual([released]);
   });
 
-  it("spreads 50,000 devices so that no shard comes near the 1 MiB Secret limit", () => {
-    const hash = "{ARGON2ID}$argon2id$v=19$m=19456,t=2,p=1$" + "s".repeat(22) + "$" + "h".repeat(43);
-    const entries = Array.from({ length: 50_000 }, (_, i) =>
-      entry(`user${Math.floor(i / 5)}@example.com`, `tenant-${i % 100}/device-${i}`, hash),
+  it("leaves out the newest owners' addresses once the budget is spent, never an older one", () => {
+    const addresses = Array.from({ length: 10 }, (_, i) =>
+      at(`u${i}@x.io`, [entry(`u${i}@x.io`, `ns/d${i}`)], `2026-01-01T00:00:${String(10 + i)}Z`),
     );
-    const shards = renderShards(entries, 64);
-    const sizes = [...shards.values()].map((data) =>
-      [...data].reduce((sum, [k, v]) => sum + k.length + Math.ceil(v.length / 3) * 4, 0),
-    );
-    expect(Math.max(...sizes)).toBeLessThan(512 * 1024);
+    const one = renderShard(addresses.slice(0, 1), big).bytes;
+    const { files, leftOut, bytes } = renderShard([...addresses].reverse(), one * 4);
+    const kept = parseShard(files).entries.map((e) => e.address);
+    expect(kept.length).toBeGreaterThanOrEqual(3);
+    expect(bytes).toBeLessThanOrEqual(one * 4);
+    // The oldest owners are kept, the newest left out; all ownership records stay.
+    expect(new Set(kept)).toEqual(new Set(addresses.slice(0, kept.length).map((a) => a.address)));
+    expect(new Set(leftOut)).toEqual(new Set(addresses.slice(kept.length).map((a) => a.address)));
+    expect(parseShard(files).owners).toHaveLength(10);
   });
 
-  it("skips malformed lines when parsing", () => {
-    expect(parseShard({ k: "# header\ngarbage\na@x.io\tns/1\timap\t{ARGON2ID}h\n" })).toEqual([
-      { address: "a@x.io", device: "ns/1", protocols: ["imap"], hash: "{ARGON2ID}h" },
+  it("fits 50,000 devices of 20 per address within budget in 64 shards", () => {
+    const perShard = new Map<number, ShardAddress[]>();
+    for (let a = 0; a < 2500; a++) {
+      const address = `user${a}@example.com`;
+      const entries = Array.from({ length: 20 }, (_, i) =>
+        entry(address, `tenant-${a % 100}/device-${a}-${i}`),
+      );
+      const shard = a % 64;
+      perShard.set(shard, [...(perShard.get(shard) ?? []), at(address, entries)]);
+    }
+    for (const addresses of perShard.values()) {
+      const { bytes, leftOut } = renderShard(addresses, 768 * 1024);
+      expect(leftOut).toEqual([]);
+      expect(bytes).toBeLessThan(768 * 1024);
+    }
+  });
+});
+
+describe("validation", () => {
+  const good = entry("a@x.io", "ns/phone");
+
+  it("accepts well-formed entries only", () => {
+    expect(entryProblem(good)).toBeUndefined();
+    expect(entryProblem({ ...good, address: "A@x.io" })).toBe("address");
+    expect(entryProblem({ ...good, address: "*@x.io" })).toBe("address");
+    expect(entryProblem({ ...good, address: "a?b@x.io" })).toBe("address");
+    expect(entryProblem({ ...good, address: "a@x.io\tns/x" })).toBe("address");
+    expect(entryProblem({ ...good, device: "ns/phone\nb@x.io" })).toBe("device");
+    expect(entryProblem({ ...good, device: "phone" })).toBe("device");
+    expect(entryProblem({ ...good, protocols: [] })).toBe("protocols");
+    expect(entryProblem({ ...good, protocols: ["imap", "imap"] })).toBe("protocols");
+    expect(entryProblem({ ...good, protocols: ["sieve" as "imap"] })).toBe("protocols");
+    expect(entryProblem({ ...good, hash: "{PLAIN}secret" })).toBe("hash");
+    expect(entryProblem({ ...good, hash: `${good.hash}\nb@x.io\tns/y\timap\t{PLAIN}x` })).toBe("hash");
+  });
+
+  it("skips malformed and foreign lines when parsing: a file speaks only for its own address", () => {
+    const line = `a@x.io\tns/1\timap\t${good.hash}`;
+    const parsed = parseShard({
+      "a_40x.io": `# header\ngarbage\n${line}\nb@x.io\tns/2\timap\t${good.hash}\n`,
+      "b_40x.io": `b@x.io\tns/3\timap\t{PLAIN}pw\n`,
+    });
+    expect(parsed.entries).toEqual([
+      { address: "a@x.io", device: "ns/1", protocols: ["imap"], hash: good.hash },
     ]);
+  });
+
+  it("never renders a TAB, newline or wildcard from random bytes in any field (fuzz)", () => {
+    const text = () => randomBytes(1 + Math.floor(Math.random() * 40)).toString("latin1");
+    for (let i = 0; i < 3000; i++) {
+      const fields = [text(), text(), text(), text()];
+      const pick = i % 5;
+      const e: PassdbEntry = {
+        address: pick === 0 ? fields[0]! : "a@x.io",
+        device: pick === 1 ? fields[1]! : "ns/d",
+        protocols: pick === 2 ? (fields[2]!.split(",") as PassdbEntry["protocols"]) : ["imap"],
+        hash: pick === 3 ? fields[3]! : pick === 4 ? `${good.hash}${fields[3]!}` : good.hash,
+      };
+      const owner = {
+        address: e.address,
+        namespace: pick === 1 ? fields[1]! : "ns",
+        since: "2026-01-01T00:00:00Z",
+      };
+      const { files } = renderShard([{ address: e.address, entries: [e], owner }], big);
+      for (const [key, file] of files) {
+        expect(key).toMatch(/^[-._a-zA-Z0-9]{1,253}$/);
+        for (const row of file.split("\n").filter((l) => l && !l.startsWith("#"))) {
+          const cols = row.split("\t");
+          expect(cols).toHaveLength(4);
+          expect(row).not.toMatch(/[*?\r\0]/);
+        }
+      }
+      const parsed = parseShard(files);
+      for (const p of parsed.entries) expect(entryProblem(p)).toBeUndefined();
+      // What went in is either rendered exactly or not at all.
+      if (entryProblem(e) === undefined)
+        expect(parsed.entries).toEqual([{ ...e, protocols: [...e.protocols].sort() }]);
+      else expect(parsed.entries).toEqual([]);
+    }
   });
 });

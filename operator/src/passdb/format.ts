@@ -1,9 +1,16 @@
 // The mail server's password database: one file per mail address, spread over a fixed number
 // of shard Secrets so that 50,000 devices fit (a Secret holds at most 1 MiB) and a login reads
-// only the file of its own address. Rendering is deterministic: equal state, equal bytes.
-import type { MailProtocol } from "../api/schemas.ts";
+// only the file of its own address. Every field is checked as it is rendered and as it is parsed
+// back: no value carries a TAB, a newline or a doveadm wildcard into the file, and only argon2id
+// hashes appear. Each shard also holds the ownership records of its addresses (key `owners`).
+// Rendering is deterministic: equal state, equal bytes.
+import { mailAddressRegExp, mailProtocols, type MailProtocol } from "../api/schemas.ts";
+import type { OwnershipRecord } from "../policy/ownership.ts";
 
-export const formatHeader = "# devicepass passdb v1: address<TAB>namespace/device<TAB>protocols<TAB>hash";
+export const formatHeader = "# devicepass passdb v2: address<TAB>namespace/device<TAB>protocols<TAB>hash";
+export const ownersHeader = "# devicepass owners v1: address<TAB>namespace<TAB>since<TAB>released-at or -";
+/** The shard key of the ownership records; never an address key (those always hold `_40`, the @). */
+export const ownersKey = "owners";
 
 export interface PassdbEntry {
   /** The mail address, lower-case. */
@@ -17,6 +24,9 @@ export interface PassdbEntry {
 
 /** Kubernetes Secret keys allow only [-._a-zA-Z0-9] and at most 253 characters. */
 export const maxKeyLength = 253;
+
+/** What one shard's data may total (keys and files, bytes): well under the 1 MiB Secret limit. */
+export const defaultShardBudgetBytes = 768 * 1024;
 
 /**
  * The Secret key (and so the file name in a mounted volume) of an address: lower-case, each byte
@@ -35,72 +45,170 @@ export function addressFitsKey(address: string): boolean {
   return addressKey(address).length <= maxKeyLength;
 }
 
-/** FNV-1a, 32 bit: a stable, well-spread shard choice that any language can reproduce. */
-export function fnv1a32(text: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(text, "utf8")) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-export function shardOf(address: string, shardCount: number): number {
-  return fnv1a32(address.toLowerCase()) % shardCount;
-}
-
 export function shardName(prefix: string, index: number): string {
   return `${prefix}-${String(index).padStart(2, "0")}`;
+}
+
+/** The index of a shard Secret's name under `prefix`, if it is one. */
+export function shardIndexOf(prefix: string, name: string): number | undefined {
+  const match = /^(\d{2,3})$/.exec(name.startsWith(`${prefix}-`) ? name.slice(prefix.length + 1) : "");
+  return match ? Number(match[1]) : undefined;
+}
+
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const dnsSubdomain = /^[a-z0-9]([-.a-z0-9]{0,251}[a-z0-9])?$/;
+const protocolNames = new Set<string>(mailProtocols);
+/** An argon2id hash in Dovecot's notation: a 16-byte salt, a 32-byte output, nothing else. */
+const argon2idShape =
+  /^\{ARGON2ID\}\$argon2id\$v=19\$m=\d{1,7},t=\d{1,3},p=\d{1,2}\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/;
+const timestamp = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/;
+
+export function isValidMailAddress(address: string): boolean {
+  return (
+    address.length <= 254 &&
+    address === address.toLowerCase() &&
+    mailAddressRegExp.test(address) &&
+    addressFitsKey(address)
+  );
+}
+
+export function isValidDeviceKey(device: string): boolean {
+  const [namespace, name, ...rest] = device.split("/");
+  return rest.length === 0 && dnsLabel.test(namespace ?? "") && dnsSubdomain.test(name ?? "");
+}
+
+/** Why an entry may not be rendered, or undefined when every field is well-formed. */
+export function entryProblem(entry: PassdbEntry): string | undefined {
+  if (!isValidMailAddress(entry.address)) return "address";
+  if (!isValidDeviceKey(entry.device)) return "device";
+  const protocols = entry.protocols as readonly string[];
+  if (protocols.length === 0 || new Set(protocols).size !== protocols.length) return "protocols";
+  if (!protocols.every((p) => protocolNames.has(p))) return "protocols";
+  if (!argon2idShape.test(entry.hash)) return "hash";
+  return undefined;
+}
+
+export function isValidOwnershipRecord(record: OwnershipRecord): boolean {
+  return (
+    isValidMailAddress(record.address) &&
+    dnsLabel.test(record.namespace) &&
+    timestamp.test(record.since) &&
+    (record.releasedAt === undefined || timestamp.test(record.releasedAt))
+  );
 }
 
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The file of one address: a header line, then one line per device, sorted by device. */
 export function renderAddressFile(entries: readonly PassdbEntry[]): string {
-  const lines = [...entries]
+  const lines = entries
+    .filter((e) => entryProblem(e) === undefined)
     .sort((a, b) => compare(a.device, b.device))
     .map((e) => [e.address, e.device, [...e.protocols].sort().join(","), e.hash].join("\t"));
   return [formatHeader, ...lines, ""].join("\n");
 }
 
-/** Every shard's data (key → file) for a set of entries; shards without entries are empty. */
-export function renderShards(
-  entries: Iterable<PassdbEntry>,
-  shardCount: number,
-): Map<number, Map<string, string>> {
-  const byAddress = new Map<string, PassdbEntry[]>();
-  for (const entry of entries) {
-    const list = byAddress.get(entry.address);
-    if (list) list.push(entry);
-    else byAddress.set(entry.address, [entry]);
-  }
-  const shards = new Map<number, Map<string, string>>();
-  for (let i = 0; i < shardCount; i++) shards.set(i, new Map());
-  for (const address of [...byAddress.keys()].sort(compare)) {
-    shards
-      .get(shardOf(address, shardCount))!
-      .set(addressKey(address), renderAddressFile(byAddress.get(address)!));
-  }
-  return shards;
+export function renderOwners(records: readonly OwnershipRecord[]): string {
+  const lines = records
+    .filter(isValidOwnershipRecord)
+    .sort((a, b) => compare(a.address, b.address))
+    .map((r) => [r.address, r.namespace, r.since, r.releasedAt ?? "-"].join("\t"));
+  return [ownersHeader, ...lines, ""].join("\n");
 }
 
-const protocolNames = new Set<string>(["imap", "pop3", "smtp"]);
+export interface ShardAddress {
+  address: string;
+  entries: readonly PassdbEntry[];
+  owner: OwnershipRecord | undefined;
+}
 
-/** Parses one address file; lines that are not well-formed entries are skipped. */
-export function parseAddressFile(text: string): PassdbEntry[] {
+export interface RenderedShard {
+  /** Secret key → file text. */
+  files: Map<string, string>;
+  bytes: number;
+  /** Addresses whose file did not fit the budget: left out, the older owners kept. */
+  leftOut: string[];
+}
+
+/**
+ * One shard's data: the ownership records, then the address files, oldest owner first, as long as
+ * they fit `budgetBytes`. A file that does not fit is left out whole, so a tenant that keeps adding
+ * addresses can only ever push out its own newest ones, never an older address or a revocation.
+ */
+export function renderShard(addresses: readonly ShardAddress[], budgetBytes: number): RenderedShard {
+  const files = new Map<string, string>();
+  const owners = renderOwners(addresses.flatMap((a) => (a.owner ? [a.owner] : [])));
+  files.set(ownersKey, owners);
+  let bytes = ownersKey.length + Buffer.byteLength(owners);
+  const leftOut: string[] = [];
+  const ordered = [...addresses]
+    .filter((a) => a.entries.length > 0 && isValidMailAddress(a.address))
+    .sort((a, b) => compare(a.owner?.since ?? "~", b.owner?.since ?? "~") || compare(a.address, b.address));
+  for (const { address, entries } of ordered) {
+    const key = addressKey(address);
+    const file = renderAddressFile(entries.filter((e) => e.address === address));
+    const size = key.length + Buffer.byteLength(file);
+    if (bytes + size > budgetBytes) {
+      leftOut.push(address);
+      continue;
+    }
+    files.set(key, file);
+    bytes += size;
+  }
+  return { files: new Map([...files].sort(([a], [b]) => compare(a, b))), bytes, leftOut };
+}
+
+/** Parses one address file; lines that are not well-formed entries of `address` are skipped. */
+export function parseAddressFile(text: string, address?: string): PassdbEntry[] {
   const entries: PassdbEntry[] = [];
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
-    const [address, device, protocols, hash, ...rest] = line.split("\t");
-    if (!address || !device || protocols === undefined || !hash || rest.length > 0) continue;
-    const list = protocols.split(",").filter((p) => protocolNames.has(p)) as MailProtocol[];
-    entries.push({ address, device, protocols: list, hash });
+    const [lineAddress, device, protocols, hash, ...rest] = line.split("\t");
+    if (lineAddress === undefined || device === undefined || protocols === undefined || hash === undefined)
+      continue;
+    if (rest.length > 0 || (address !== undefined && lineAddress !== address)) continue;
+    const entry: PassdbEntry = {
+      address: lineAddress,
+      device,
+      protocols: protocols.split(",") as MailProtocol[],
+      hash,
+    };
+    if (entryProblem(entry) === undefined) entries.push(entry);
   }
   return entries;
 }
 
-/** Every entry of a shard's decoded data. */
-export function parseShard(data: ReadonlyMap<string, string> | Record<string, string>): PassdbEntry[] {
-  const files = data instanceof Map ? [...data.values()] : Object.values(data);
-  return files.flatMap(parseAddressFile);
+export function parseOwners(text: string): OwnershipRecord[] {
+  const records: OwnershipRecord[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const [address, namespace, since, releasedAt, ...rest] = line.split("\t");
+    if (address === undefined || namespace === undefined || since === undefined || releasedAt === undefined)
+      continue;
+    if (rest.length > 0) continue;
+    const record = { address, namespace, since, releasedAt: releasedAt === "-" ? undefined : releasedAt };
+    if (isValidOwnershipRecord(record)) records.push(record);
+  }
+  return records;
+}
+
+/**
+ * Every entry and ownership record of a shard's decoded data. An entry counts only in the file of
+ * its own address, so a file cannot speak for another address.
+ */
+export function parseShard(data: Map<string, string> | Record<string, string>): {
+  entries: PassdbEntry[];
+  owners: OwnershipRecord[];
+} {
+  const files: [string, string][] = data instanceof Map ? [...data.entries()] : Object.entries(data);
+  const entries: PassdbEntry[] = [];
+  let owners: OwnershipRecord[] = [];
+  for (const [key, text] of files) {
+    if (key === ownersKey) {
+      owners = parseOwners(text);
+      continue;
+    }
+    for (const entry of parseAddressFile(text)) if (addressKey(entry.address) === key) entries.push(entry);
+  }
+  return { entries, owners };
 }

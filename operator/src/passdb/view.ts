@@ -1,12 +1,33 @@
 // What the password database holds now, read from its shard Secrets: the hash published for
-// each device. Tells listeners which devices' entries changed, so they can react at once.
-import { decodeData, type SecretObject } from "../policy/secret.ts";
-import { parseShard, type PassdbEntry } from "./format.ts";
+// each device and the ownership records. Tells listeners which devices' entries changed, so they
+// can react at once (mark a device Ready, cut the sessions of a revoked password). Shards beyond
+// the configured count are not part of the database, whatever they hold.
+import { decodeData, type SecretObject } from "../kube/objects.ts";
+import type { OwnershipRecord } from "../policy/ownership.ts";
+import { parseShard, shardIndexOf, type PassdbEntry } from "./format.ts";
+
+export interface EntryChange {
+  kind: "added" | "changed" | "removed";
+  /** The entry now, or the removed one. */
+  entry: PassdbEntry;
+}
+
+interface ShardContent {
+  entries: PassdbEntry[];
+  owners: OwnershipRecord[];
+}
 
 export class PassdbView {
   private readonly byDevice = new Map<string, PassdbEntry>();
-  private readonly byShard = new Map<string, PassdbEntry[]>();
+  private readonly byShard = new Map<number, ShardContent>();
   private readonly listeners: ((changes: EntryChange[]) => void)[] = [];
+  private readonly prefix: string;
+  private readonly shardCount: number;
+
+  constructor(options: { prefix: string; shards: number }) {
+    this.prefix = options.prefix;
+    this.shardCount = options.shards;
+  }
 
   onChange(listener: (changes: EntryChange[]) => void): void {
     this.listeners.push(listener);
@@ -20,28 +41,31 @@ export class PassdbView {
     return this.byDevice.size;
   }
 
-  entries(): IterableIterator<PassdbEntry> {
-    return this.byDevice.values();
+  /** The shard a Secret name stands for, if it is one of the database's current shards. */
+  shardIndex(name: string): number | undefined {
+    const index = shardIndexOf(this.prefix, name);
+    return index !== undefined && index < this.shardCount ? index : undefined;
+  }
+
+  /** Every ownership record the shards hold. */
+  owners(): OwnershipRecord[] {
+    return [...this.byShard.values()].flatMap((s) => s.owners);
   }
 
   /** Applies a shard Secret's new content (undefined: the shard is gone). */
-  update(shardKey: string, secret: SecretObject | undefined): void {
-    const before = this.byShard.get(shardKey) ?? [];
-    const after = secret ? parseShard(decodeData(secret)) : [];
+  update(name: string, secret: SecretObject | undefined): void {
+    const index = this.shardIndex(name);
+    if (index === undefined) return;
+    const before = this.byShard.get(index)?.entries ?? [];
+    const after = secret ? parseShard(decodeData(secret)) : { entries: [], owners: [] };
     for (const entry of before)
       if (this.byDevice.get(entry.device) === entry) this.byDevice.delete(entry.device);
-    for (const entry of after) this.byDevice.set(entry.device, entry);
-    if (after.length > 0) this.byShard.set(shardKey, after);
-    else this.byShard.delete(shardKey);
-    const changes = diffEntries(before, after);
+    for (const entry of after.entries) this.byDevice.set(entry.device, entry);
+    if (after.entries.length > 0 || after.owners.length > 0) this.byShard.set(index, after);
+    else this.byShard.delete(index);
+    const changes = diffEntries(before, after.entries);
     if (changes.length > 0) for (const listener of this.listeners) listener(changes);
   }
-}
-
-export interface EntryChange {
-  kind: "added" | "changed" | "removed";
-  /** The entry now, or the removed one. */
-  entry: PassdbEntry;
 }
 
 /** What changed between two versions of a shard's entries. */

@@ -1,7 +1,7 @@
 // Pure decisions about one MailAddress: its Ready condition and device counts.
-import { reasons, type Reason } from "../api/conditions.ts";
+import { Ready, reasons, type Reason } from "../api/conditions.ts";
 import type { MailDevice } from "../api/schemas.ts";
-import type { AddressStanding } from "./address-claims.ts";
+import type { AddressStanding } from "./ownership.ts";
 
 export interface AddressReadiness {
   status: "True" | "False";
@@ -10,9 +10,10 @@ export interface AddressReadiness {
 }
 
 export function isReady(device: MailDevice): boolean {
-  return device.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+  return device.status?.conditions?.some((c) => c.type === Ready && c.status === "True") ?? false;
 }
 
+/** Ready of an address. Messages name only this namespace's objects, never another tenant's. */
 export function addressReadiness(
   standing: AddressStanding,
   devices: readonly MailDevice[],
@@ -41,13 +42,21 @@ export function addressReadiness(
       return {
         status: "False",
         reason: reasons.AddressConflict,
-        message: `${standing.address.spec.address} is already claimed by the older MailAddress ${standing.winner.metadata.namespace}/${standing.winner.metadata.name}; no credentials are issued.`,
+        message: standing.reserved
+          ? `${standing.address.spec.address} is reserved for another namespace by its MailDomain; no credentials are issued.`
+          : `${standing.address.spec.address} is owned by another namespace, which claimed it first; no credentials are issued. A cluster administrator can give it to this namespace with a reservation in its MailDomain.`,
+      };
+    case "Duplicate":
+      return {
+        status: "False",
+        reason: reasons.AddressConflict,
+        message: `${standing.address.spec.address} is already claimed by the older MailAddress ${standing.winner.metadata.name} in this namespace; no credentials are issued.`,
       };
     case "Unsupported":
       return {
         status: "False",
         reason: reasons.AddressUnsupported,
-        message: `${standing.address.spec.address} is too long for the password database.`,
+        message: `${standing.address.spec.address} cannot be served by the mail server: its local part must hold only letters, digits, '.', '-' and '_', and the address must fit the password database.`,
       };
     case "Issuing": {
       const ready = devices.filter(isReady).length;

@@ -1,34 +1,90 @@
-// The device policy chain as one table: standing × Secret × rotate values × database → decision.
+// The device policy chain as one table: standing × Secret (read back through its seal) × rotate
+// values × limits × database × the clock → decision. No API server, a fixed clock.
 import { describe, expect, it } from "vitest";
-import { addressStanding, type AddressStanding } from "./address-claims.ts";
+import { encodeData, type SecretObject } from "../kube/objects.ts";
 import { decideDevice, publishableEntry, secretState, type DeviceInput } from "./device.ts";
-import { address, device, digest, domain, ownedSecret, record } from "./fixtures.test-support.ts";
-import { encodeData, type SecretObject } from "./secret.ts";
+import {
+  address,
+  credentialOf,
+  device,
+  domain,
+  fakeHash,
+  ownedSecret,
+  record,
+  seal,
+} from "./fixtures.test-support.ts";
+import { addressStanding, type AddressStanding, type OwnershipRecord } from "./ownership.ts";
+import { desiredSecret } from "./secret.ts";
 
 const alice = address("alice", "Alice@Example.com");
-const issuing = addressStanding(alice, [alice], () => true);
-const withRotate = (value: string) => {
-  const a = address("alice", "alice@example.com", { rotate: value });
-  return addressStanding(a, [a], () => true);
+const owner: OwnershipRecord = {
+  address: "alice@example.com",
+  namespace: "ns",
+  since: "2026-01-01T00:00:00Z",
 };
+const standingOf = (a = alice, claims = [a], own: OwnershipRecord | undefined = owner): AddressStanding =>
+  addressStanding(a, claims, own, () => true);
+const issuing = standingOf();
+const withRotate = (value: string) => standingOf(address("alice", "alice@example.com", { rotate: value }));
 const notFound: AddressStanding = { state: "NotFound" };
 const foreign: SecretObject = {
   metadata: { name: "phone-mail-credentials", uid: "x" },
   data: encodeData({ password: "mine" }),
 };
+const now = new Date("2026-01-10T00:00:00Z");
+const timing = { minRotationIntervalMs: 10_000, suspensionGraceMs: 3_600_000 };
+type Device = ReturnType<typeof device>;
 
 interface Row {
   name: string;
-  device?: ReturnType<typeof device>;
+  device?: Device;
   standing?: AddressStanding;
-  secret?: (d: ReturnType<typeof device>) => SecretObject | undefined;
-  published?: (d: ReturnType<typeof device>) => string | undefined;
+  secret?: (d: Device) => SecretObject | undefined;
+  published?: (d: Device) => string | undefined;
+  overLimit?: boolean;
+  databaseFull?: boolean;
   action: string;
   reason?: string;
   ready: string;
+  suspendedAt?: string;
+  requeue?: boolean;
 }
 
 const current = record("pw1", { rotatedFor: "r1", addressRotatedFor: "a1" });
+const editedPassword = (d: Device) => {
+  const s = ownedSecret(d, current);
+  return { ...s, data: { ...s.data, password: Buffer.from("hand-made").toString("base64") } };
+};
+/** The tenant's own consistent forgery: password, digest and hash changed together, no seal. */
+const forged = (d: Device) => {
+  const mine = record("chosen-by-tenant");
+  const s = ownedSecret(d, current);
+  const f = ownedSecret(d, mine);
+  return {
+    ...s,
+    data: f.data,
+    metadata: {
+      ...s.metadata,
+      annotations: {
+        ...f.metadata.annotations,
+        "mail.devicepass.io/seal": s.metadata.annotations!["mail.devicepass.io/seal"]!,
+      },
+    },
+  };
+};
+const injectedHash = (d: Device) => {
+  const s = ownedSecret(d, current);
+  const annotations = {
+    ...s.metadata.annotations,
+    "mail.devicepass.io/password-hash": `${current.hash}\nbob@example.com\tother/x\timap\t{PLAIN}pw`,
+  };
+  return { ...s, metadata: { ...s.metadata, annotations } };
+};
+const cheapHash = (d: Device) => {
+  const r = { ...current, hash: fakeHash("pw1", { memoryCost: 8, timeCost: 1, parallelism: 1 }) };
+  return ownedSecret(d, r);
+};
+
 const table: Row[] = [
   { name: "new device", action: "issue", reason: "Issued", ready: "Publishing" },
   {
@@ -37,6 +93,13 @@ const table: Row[] = [
     action: "issue",
     reason: "Reissued",
     ready: "Publishing",
+  },
+  {
+    name: "Secret deleted seconds after the last password: waits out the rotation interval",
+    device: device("phone", { generatedAt: "2026-01-09T23:59:55Z" }),
+    action: "none",
+    ready: "Publishing",
+    requeue: true,
   },
   {
     name: "written but not yet in the database",
@@ -52,9 +115,16 @@ const table: Row[] = [
     ready: "CredentialsReady",
   },
   {
+    name: "no room in the database",
+    secret: (d) => ownedSecret(d, current),
+    databaseFull: true,
+    action: "refresh",
+    ready: "DatabaseFull",
+  },
+  {
     name: "database holds an older hash",
     secret: (d) => ownedSecret(d, current),
-    published: () => "{ARGON2ID}old",
+    published: () => fakeHash("old"),
     action: "refresh",
     ready: "Publishing",
   },
@@ -66,6 +136,15 @@ const table: Row[] = [
     action: "issue",
     reason: "Rotated",
     ready: "Publishing",
+  },
+  {
+    name: "device rotated again within the interval: the current password stays until it is due",
+    device: device("phone", { rotate: "r2", generatedAt: "2026-01-09T23:59:58Z" }),
+    secret: (d) => ownedSecret(d, current),
+    published: () => current.hash,
+    action: "refresh",
+    ready: "CredentialsReady",
+    requeue: true,
   },
   {
     name: "device rotate value already handled",
@@ -94,13 +173,34 @@ const table: Row[] = [
   },
   {
     name: "password edited by hand",
-    secret: (d) => {
-      const s = ownedSecret(d, current);
-      return { ...s, data: { ...s.data, password: Buffer.from("hand-made").toString("base64") } };
-    },
+    secret: editedPassword,
     published: () => current.hash,
     action: "issue",
     reason: "PasswordReplaced",
+    ready: "Publishing",
+  },
+  {
+    name: "a consistent forgery (password, digest and hash changed together)",
+    secret: forged,
+    published: () => current.hash,
+    action: "issue",
+    reason: "CredentialTampered",
+    ready: "Publishing",
+  },
+  {
+    name: "a hash annotation with an injected line",
+    secret: injectedHash,
+    published: () => current.hash,
+    action: "issue",
+    reason: "CredentialTampered",
+    ready: "Publishing",
+  },
+  {
+    name: "a sealed hash of other argon2id parameters",
+    secret: cheapHash,
+    published: () => current.hash,
+    action: "issue",
+    reason: "Reissued",
     ready: "Publishing",
   },
   {
@@ -109,12 +209,7 @@ const table: Row[] = [
     action: "none",
     ready: "SecretConflict",
   },
-  {
-    name: "address missing, nothing issued",
-    standing: notFound,
-    action: "none",
-    ready: "AddressNotFound",
-  },
+  { name: "address missing, nothing issued", standing: notFound, action: "none", ready: "AddressNotFound" },
   {
     name: "address missing, credential to revoke",
     standing: notFound,
@@ -131,21 +226,52 @@ const table: Row[] = [
   },
   {
     name: "address being deleted",
-    standing: addressStanding(address("alice", "alice@example.com", { deleting: true }), [], () => true),
+    standing: standingOf(address("alice", "alice@example.com", { deleting: true }), []),
     secret: (d) => ownedSecret(d, current),
     action: "revoke",
     ready: "AddressDeleting",
   },
   {
-    name: "address claimed by an older one elsewhere",
-    standing: addressStanding(
-      alice,
-      [alice, address("old", "alice@example.com", { namespace: "other", created: "2025-01-01T00:00:00Z" })],
-      () => true,
-    ),
+    name: "address owned by another namespace: suspended, the Secret kept",
+    standing: standingOf(alice, [alice], { ...owner, namespace: "tenant-b" }),
+    secret: (d) => ownedSecret(d, current),
+    action: "none",
+    ready: "AddressConflict",
+    suspendedAt: "2026-01-10T00:00:00Z",
+    requeue: true,
+  },
+  {
+    name: "namespace no longer admitted: suspended since earlier, still in its grace period",
+    device: device("phone", { suspendedAt: "2026-01-09T23:30:00Z" }),
+    standing: { state: "NamespaceNotAllowed", address: alice, domain: domain("example.com") },
+    secret: (d) => ownedSecret(d, current),
+    published: () => current.hash,
+    action: "none",
+    ready: "NamespaceNotAllowed",
+    suspendedAt: "2026-01-09T23:30:00Z",
+    requeue: true,
+  },
+  {
+    name: "namespace no longer admitted for longer than the grace period: revoked",
+    device: device("phone", { suspendedAt: "2026-01-09T22:00:00Z" }),
+    standing: { state: "NamespaceNotAllowed", address: alice, domain: domain("example.com") },
     secret: (d) => ownedSecret(d, current),
     action: "revoke",
-    ready: "AddressConflict",
+    ready: "NamespaceNotAllowed",
+    suspendedAt: "2026-01-09T22:00:00Z",
+  },
+  {
+    name: "admitted again within the grace period: the same password, resumed",
+    device: device("phone", { suspendedAt: "2026-01-09T23:30:00Z" }),
+    secret: (d) => ownedSecret(d, current),
+    action: "refresh",
+    ready: "Publishing",
+  },
+  {
+    name: "beyond the address's device limit",
+    overLimit: true,
+    action: "none",
+    ready: "DeviceLimitExceeded",
   },
   {
     name: "device being deleted",
@@ -163,20 +289,29 @@ const table: Row[] = [
       domain: domain("example.com", { devicePolicy: { allowedProtocols: ["imap"] } }),
     } as AddressStanding,
     secret: (d) => ownedSecret(d, current),
-    action: "revoke",
+    action: "none",
     ready: "ProtocolNotAllowed",
+    suspendedAt: "2026-01-10T00:00:00Z",
+    requeue: true,
   },
 ];
 
 describe("decideDevice", () => {
   it.each(table)("$name → $action, $ready", (row) => {
     const d = row.device ?? device("phone");
+    const standing = row.standing ?? issuing;
+    const secret = secretState(row.secret?.(d), d);
     const input: DeviceInput = {
       device: d,
-      standing: row.standing ?? issuing,
-      secret: secretState(row.secret?.(d), d),
+      standing,
+      secret,
+      credential:
+        secret.kind === "owned" && standing.state === "Issuing" ? credentialOf(d, secret.secret) : undefined,
       publishedHash: row.published?.(d),
-      digest,
+      overLimit: row.overLimit ? { limit: 20 } : undefined,
+      databaseFull: row.databaseFull ?? false,
+      now,
+      timing,
     };
     const decision = decideDevice(input);
     expect(decision.action.type).toBe(row.action);
@@ -184,13 +319,29 @@ describe("decideDevice", () => {
     expect(decision.ready.reason).toBe(row.ready);
     expect(decision.ready.status).toBe(row.ready === "CredentialsReady" ? "True" : "False");
     expect(decision.ready.message).toMatch(/\.$/); // full sentences
+    expect(decision.suspendedAt).toBe(row.suspendedAt);
+    expect(decision.requeueAfterMs !== undefined).toBe(row.requeue ?? false);
+    // Never another tenant's namespace in a message.
+    expect(decision.ready.message).not.toContain("tenant-b");
   });
 });
 
 describe("publishableEntry", () => {
   const d = device("phone", { protocols: ["smtp"] });
-  it("lists a live device of an issuing address whose Secret holds the password its digest names", () => {
-    expect(publishableEntry(d, issuing, ownedSecret(d, current), digest)).toEqual({
+  const entryOf = (
+    dev: Device,
+    standing: AddressStanding,
+    secret: SecretObject | undefined,
+    overLimit = false,
+  ) => {
+    const state = secretState(secret, dev);
+    const credential =
+      state.kind === "owned" && standing.state === "Issuing" ? credentialOf(dev, state.secret) : undefined;
+    return publishableEntry({ device: dev, standing, secret: state, credential, overLimit });
+  };
+
+  it("lists a live device of an issuing address whose Secret holds a sealed record", () => {
+    expect(entryOf(d, issuing, ownedSecret(d, current))).toEqual({
       address: "alice@example.com",
       device: "ns/phone",
       protocols: ["smtp"],
@@ -203,26 +354,39 @@ describe("publishableEntry", () => {
       "a device being deleted",
       device("phone", { deleting: true }),
       issuing,
-      (x: ReturnType<typeof device>) => ownedSecret(x, current),
+      (x: Device) => ownedSecret(x, current),
     ],
-    [
-      "an address that does not issue",
-      d,
-      notFound,
-      (x: ReturnType<typeof device>) => ownedSecret(x, current),
-    ],
+    ["an address that does not issue", d, notFound, (x: Device) => ownedSecret(x, current)],
     ["no Secret", d, issuing, () => undefined],
     ["someone else's Secret", d, issuing, () => foreign],
+    ["a hand-edited password", d, issuing, editedPassword],
+    ["a consistent forgery", d, issuing, forged],
+    ["an injected hash", d, issuing, injectedHash],
+    ["a hash of other parameters", d, issuing, cheapHash],
     [
-      "a hand-edited password",
+      "a Secret sealed for another device",
       d,
       issuing,
-      (x: ReturnType<typeof device>) => {
-        const s = ownedSecret(x, current);
-        return { ...s, data: { ...s.data, password: Buffer.from("edited").toString("base64") } };
+      (x: Device) => {
+        const other = desiredSecret({
+          device: device("laptop"),
+          secretName: `${x.metadata.name}-mail-credentials`,
+          mailAddress: "alice@example.com",
+          settings: {},
+          record: current,
+          seal,
+        });
+        return {
+          ...ownedSecret(x, current),
+          metadata: { ...ownedSecret(x, current).metadata, annotations: other.metadata.annotations },
+        };
       },
     ],
   ])("leaves out %s", (_what, dev, standing, secret) => {
-    expect(publishableEntry(dev, standing, secret(dev), digest)).toBeUndefined();
+    expect(entryOf(dev, standing, secret(dev))).toBeUndefined();
+  });
+
+  it("leaves out a device beyond its address's limit", () => {
+    expect(entryOf(d, issuing, ownedSecret(d, current), true)).toBeUndefined();
   });
 });

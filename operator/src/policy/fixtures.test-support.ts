@@ -1,8 +1,21 @@
 // Builders of API objects for the policy unit tests: no API server, fixed clock values.
+import { createHash } from "node:crypto";
 import type { MailAddress, MailDevice, MailDomain } from "../api/schemas.ts";
-import { desiredSecret, type PasswordRecord, type SecretObject } from "./secret.ts";
+import { SealKey } from "../credentials/seal.ts";
+import type { SecretObject } from "../kube/objects.ts";
+import { checkCredential, desiredSecret, type CredentialCheck, type PasswordRecord } from "./secret.ts";
 
-export const digest = (password: string) => `digest(${password})`;
+export const digest = (password: string) => createHash("sha256").update(password).digest("hex");
+/** The operator's seal key in these tests. */
+export const seal = new SealKey(Buffer.alloc(32, 1));
+export const argon2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+/** A hash of the configured shape (not a real argon2id of the password: policy tests need no hashing). */
+export function fakeHash(password: string, params = argon2): string {
+  const b64 = (text: string, n: number) =>
+    createHash("sha256").update(text).digest("base64").replace(/=/g, "").slice(0, n);
+  return `{ARGON2ID}$argon2id$v=19$m=${params.memoryCost},t=${params.timeCost},p=${params.parallelism}$${b64(`salt${password}`, 22)}$${b64(password, 43)}`;
+}
 
 export function address(
   name: string,
@@ -34,6 +47,8 @@ export function device(
     deleting?: boolean;
     protocols?: MailDevice["spec"]["protocols"];
     generatedAt?: string;
+    suspendedAt?: string;
+    created?: string;
   } = {},
 ): MailDevice {
   return {
@@ -45,7 +60,7 @@ export function device(
       uid: `uid-${name}`,
       resourceVersion: "1",
       generation: 1,
-      creationTimestamp: "2026-01-01T00:00:00Z",
+      creationTimestamp: options.created ?? "2026-01-01T00:00:00Z",
       ...(options.deleting ? { deletionTimestamp: "2026-01-02T00:00:00Z" } : {}),
       ...(options.rotate !== undefined
         ? { annotations: { "mail.devicepass.io/rotate": options.rotate } }
@@ -57,7 +72,14 @@ export function device(
       icon: "other",
       ...(options.protocols ? { protocols: options.protocols } : {}),
     },
-    ...(options.generatedAt ? { status: { passwordGeneratedAt: options.generatedAt } } : {}),
+    ...(options.generatedAt || options.suspendedAt
+      ? {
+          status: {
+            ...(options.generatedAt ? { passwordGeneratedAt: options.generatedAt } : {}),
+            ...(options.suspendedAt ? { suspendedAt: options.suspendedAt } : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -73,7 +95,7 @@ export function domain(name: string, spec: MailDomain["spec"] = {}): MailDomain 
 export function record(password: string, extra: Partial<PasswordRecord> = {}): PasswordRecord {
   return {
     password,
-    hash: `{ARGON2ID}hash(${password})`,
+    hash: fakeHash(password),
     digest: digest(password),
     generatedAt: "2026-01-01T00:00:00Z",
     rotationCount: 0,
@@ -89,6 +111,16 @@ export function ownedSecret(d: MailDevice, r: PasswordRecord, mail = "alice@exam
     mailAddress: mail,
     settings: {},
     record: r,
+    seal,
   });
   return { ...secret, metadata: { ...secret.metadata, uid: "secret-uid", resourceVersion: "7" } };
+}
+
+/** What the controller's gather makes of a Secret of ours. */
+export function credentialOf(
+  d: MailDevice,
+  secret: SecretObject,
+  mail = "alice@example.com",
+): CredentialCheck {
+  return checkCredential(secret, d, mail, { seal, argon2, digest });
 }

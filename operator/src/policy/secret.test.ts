@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { device, ownedSecret, record } from "./fixtures.test-support.ts";
+import { decodeData } from "../kube/objects.ts";
+import { credentialOf, device, ownedSecret, record, seal } from "./fixtures.test-support.ts";
 import {
   clientSettingsData,
-  decodeData,
   desiredSecret,
   isOwnedBy,
   labelIfValid,
@@ -20,6 +20,7 @@ describe("desiredSecret", () => {
     mailAddress: "alice@example.com",
     settings: { smtp: { host: "smtp.example.com", port: 587, security: "STARTTLS" } },
     record: r,
+    seal,
   });
 
   it("is a basic-auth Secret owned by the device, with the documented keys and labels", () => {
@@ -52,7 +53,37 @@ describe("desiredSecret", () => {
   });
 
   it("records the password's hash, digest and handled rotate values, read back unchanged", () => {
-    expect(readPasswordRecord(secret)).toEqual({ ...r, addressRotatedFor: undefined });
+    expect(readPasswordRecord(secret)).toEqual({
+      ...r,
+      username: "alice@example.com",
+      addressRotatedFor: undefined,
+    });
+  });
+
+  it("is sealed: read back as valid, and as tampered once any recorded field changes", () => {
+    expect(credentialOf(d, secret)).toEqual({ kind: "valid", record: r });
+    for (const key of ["password-hash", "rotation-count", "generated-at", "rotated-for"]) {
+      const annotations = { ...secret.metadata.annotations, [`mail.devicepass.io/${key}`]: "changed" };
+      const edited = { ...secret, metadata: { ...secret.metadata, annotations } };
+      expect(credentialOf(d, edited).kind, key).toBe("tampered");
+    }
+    const noSeal = {
+      ...secret,
+      metadata: {
+        ...secret.metadata,
+        annotations: { ...secret.metadata.annotations, "mail.devicepass.io/seal": "" },
+      },
+    };
+    expect(credentialOf(d, noSeal).kind).toBe("tampered");
+  });
+
+  it("is bound to its device, its Secret name and its mail address", () => {
+    const otherDevice = { ...d, metadata: { ...d.metadata, uid: "uid-other" } };
+    expect(credentialOf(otherDevice, secret).kind).toBe("tampered");
+    expect(credentialOf(d, { ...secret, metadata: { ...secret.metadata, name: "renamed" } }).kind).toBe(
+      "tampered",
+    );
+    expect(credentialOf(d, secret, "bob@example.com")).toEqual({ kind: "outdated", why: "address" });
   });
 });
 

@@ -65,7 +65,13 @@ export class Informer<T extends HasMetadata> {
   }
 
   addIndex(name: string, fn: IndexFunction<T>): void {
+    if (this.indexes.has(name)) return; // every controller's setup may ask for the indexes it reads
     this.indexes.set(name, { fn, map: new Map() });
+  }
+
+  /** Every key in the store. */
+  keys(): IterableIterator<string> {
+    return this.store.keys();
   }
 
   get(key: string): T | undefined {
@@ -87,6 +93,9 @@ export class Informer<T extends HasMetadata> {
   }
 
   private parse(raw: unknown): T | undefined {
+    // The cache keeps what controllers read: managedFields (often most of an object) never.
+    const meta = (raw as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
+    if (meta?.managedFields !== undefined) delete meta.managedFields;
     if (!this.options.parse) return raw as T;
     const parsed = this.options.parse(raw);
     if (!parsed)

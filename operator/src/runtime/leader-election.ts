@@ -3,7 +3,9 @@
 // renews it every retry period, and a leader that cannot renew within the renew deadline gives up.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
-import { resourcePath, type KubeClient } from "../kube/client.ts";
+import type { KubeClient } from "../kube/client.ts";
+import type { Lease, LeaseSpec } from "../kube/objects.ts";
+import { inNamespace, named, resources } from "../kube/resources.ts";
 import { ApiError, isAlreadyExists, isConflict, isNotFound } from "../kube/errors.ts";
 import type { Logger } from "../log.ts";
 
@@ -18,21 +20,6 @@ export const defaultLeaseTimings = {
 } as const;
 
 export type LeaseTimings = { [K in keyof typeof defaultLeaseTimings]: number };
-
-export interface LeaseSpec {
-  holderIdentity?: string;
-  leaseDurationSeconds?: number;
-  acquireTime?: string;
-  renewTime?: string;
-  leaseTransitions?: number;
-}
-
-export interface Lease {
-  apiVersion?: string;
-  kind?: string;
-  metadata: { name: string; namespace?: string; resourceVersion?: string };
-  spec?: LeaseSpec;
-}
 
 export interface LeaderElectorOptions {
   client: KubeClient;
@@ -49,8 +36,6 @@ export interface LeaderElectorOptions {
    * writing at once (controller-runtime exits): another candidate may take the Lease soon.
    */
   onStoppedLeading: () => void;
-  /** Called with every holder seen (empty when the Lease is free). */
-  onNewLeader?: (identity: string) => void;
 }
 
 /** Like controller-runtime: the hostname (a pod's name) and a random suffix, unique per process. */
@@ -211,7 +196,7 @@ export class LeaderElector {
   /** One step of client-go's tryAcquireOrRenew: true when this candidate holds the Lease afterwards. */
   private async tryAcquireOrRenew(signal: AbortSignal): Promise<boolean> {
     const { client, identity, namespace, name } = this.options;
-    const path = leasePath(namespace, name);
+    const lease = named(resources.leases, namespace, name);
     const now = new Date();
     const mine: LeaseSpec = {
       holderIdentity: identity,
@@ -227,13 +212,14 @@ export class LeaderElector {
       // someone did, and the full read below decides.
       try {
         const spec = held.spec;
-        const renewed = await client.request<Lease>("PUT", path, {
-          body: {
+        const renewed = await client.replace<Lease>(
+          lease,
+          {
             ...held,
             spec: { ...spec, renewTime: mine.renewTime, leaseDurationSeconds: mine.leaseDurationSeconds },
           },
           signal,
-        });
+        );
         this.observe(renewed);
         return true;
       } catch (error) {
@@ -242,19 +228,15 @@ export class LeaderElector {
     }
     let current: Lease;
     try {
-      current = await client.request<Lease>("GET", path, { signal });
+      current = await client.get<Lease>(lease, signal);
     } catch (error) {
       if (!isNotFound(error)) throw error;
       try {
-        const created = await client.request<Lease>("POST", leasePath(namespace), {
-          body: {
-            apiVersion: "coordination.k8s.io/v1",
-            kind: "Lease",
-            metadata: { name, namespace },
-            spec: mine,
-          },
+        const created = await client.create<Lease>(
+          inNamespace(resources.leases, namespace),
+          { apiVersion: "coordination.k8s.io/v1", kind: "Lease", metadata: { name, namespace }, spec: mine },
           signal,
-        });
+        );
         this.observe(created);
         return true;
       } catch (createError) {
@@ -275,10 +257,7 @@ export class LeaderElector {
         : { ...mine, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 };
     try {
       // A PUT with the resourceVersion we read: of two candidates racing, exactly one wins.
-      const updated = await client.request<Lease>("PUT", path, {
-        body: { ...current, spec: next },
-        signal,
-      });
+      const updated = await client.replace<Lease>(lease, { ...current, spec: next }, signal);
       this.observe(updated);
       return true;
     } catch (error) {
@@ -296,7 +275,6 @@ export class LeaderElector {
       this.lastLeader = holder;
       if (holder !== "" && holder !== this.identity)
         this.options.log.info({ leader: holder }, "the leader changed");
-      this.options.onNewLeader?.(holder);
     }
   }
 
@@ -306,8 +284,9 @@ export class LeaderElector {
     if (this.lost || this.observed?.spec?.holderIdentity !== this.identity) return;
     const now = microTime(new Date());
     try {
-      const released = await client.request<Lease>("PUT", leasePath(namespace, name), {
-        body: {
+      const released = await client.replace<Lease>(
+        named(resources.leases, namespace, name),
+        {
           ...this.observed,
           spec: {
             holderIdentity: "",
@@ -317,8 +296,8 @@ export class LeaderElector {
             leaseTransitions: this.observed.spec.leaseTransitions ?? 0,
           },
         },
-        signal: AbortSignal.timeout(this.timings.renewDeadlineMs),
-      });
+        AbortSignal.timeout(this.timings.renewDeadlineMs),
+      );
       this.observe(released);
       log.info("released the leader Lease");
     } catch (error) {
@@ -329,11 +308,4 @@ export class LeaderElector {
       );
     }
   }
-}
-
-/** The one resource of leader election: RBAC needs get, create and update on it, nothing more. */
-const leases = { group: "coordination.k8s.io", version: "v1", plural: "leases" };
-
-function leasePath(namespace: string, name?: string): string {
-  return resourcePath(name === undefined ? { ...leases, namespace } : { ...leases, namespace, name });
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { backoffDelay, WorkQueue } from "./queue.ts";
 
 describe("WorkQueue", () => {
@@ -61,12 +61,58 @@ describe("WorkQueue", () => {
   });
 
   it("adds after a delay, the earliest of several pending delays winning", async () => {
+    vi.useFakeTimers();
+    try {
+      const q = new WorkQueue();
+      q.addAfter("k", 200);
+      q.addAfter("k", 20);
+      await vi.advanceTimersByTimeAsync(19);
+      expect(q.depth).toBe(0);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(q.depth).toBe(1);
+      expect((await q.get())?.key).toBe("k");
+      q.done("k");
+      await vi.advanceTimersByTimeAsync(500); // the later delay was dropped
+      expect(q.depth).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("serves namespaces round-robin, so one tenant's many keys never hold back another's", async () => {
     const q = new WorkQueue();
-    q.addAfter("k", 200);
-    q.addAfter("k", 20);
-    const started = Date.now();
-    expect((await q.get())?.key).toBe("k");
-    expect(Date.now() - started).toBeLessThan(150);
+    for (let i = 0; i < 5; i++) q.add(`big/d${i}`);
+    q.add("small/d0");
+    q.add("cluster-scoped");
+    const order: string[] = [];
+    for (let i = 0; i < 7; i++) order.push((await q.get())!.key);
+    expect(order.slice(0, 3)).toEqual(["big/d0", "small/d0", "cluster-scoped"]);
+    expect(order.slice(3)).toEqual(["big/d1", "big/d2", "big/d3", "big/d4"]);
+  });
+
+  it("serves high-priority keys first, and raises a waiting key without running it twice", async () => {
+    const q = new WorkQueue();
+    q.add("ns/a");
+    q.add("ns/b");
+    q.add("ns/c");
+    q.add("ns/c", "high");
+    q.add("ns/c", "normal"); // a later normal add keeps it high
+    expect(q.depth).toBe(3);
+    const order: string[] = [];
+    for (let i = 0; i < 3; i++) order.push((await q.get())!.key);
+    expect(order).toEqual(["ns/c", "ns/a", "ns/b"]);
+    expect(q.depth).toBe(0);
+  });
+
+  it("re-adds a key raised while in flight at its raised priority", async () => {
+    const q = new WorkQueue();
+    q.add("ns/a");
+    const first = await q.get();
+    q.add("ns/b");
+    q.add("ns/a", "high");
+    q.done(first!.key);
+    expect((await q.get())?.key).toBe("ns/a");
+    expect((await q.get())?.key).toBe("ns/b");
   });
 
   it("releases waiting workers on shutdown", async () => {

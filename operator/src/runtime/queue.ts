@@ -1,6 +1,9 @@
 // A work queue with controller-runtime's semantics: events for one key merge while it waits,
 // a key is never handed to two workers at once (a key added while in flight runs again after),
-// failures back off exponentially per key, and keys can be requeued after a delay.
+// failures back off exponentially per key, and keys can be requeued after a delay. Two additions
+// for a shared, multi-tenant operator: keys are served round-robin across their namespaces (the
+// part of the key before "/"), so one tenant's thousands of keys never delay another tenant's
+// one; and a key may be added at high priority, served before every normal key.
 
 export interface BackoffPolicy {
   baseMs: number;
@@ -13,9 +16,65 @@ export function backoffDelay(failures: number, policy: BackoffPolicy = defaultBa
   return Math.min(policy.baseMs * 2 ** Math.max(0, failures - 1), policy.maxMs);
 }
 
+export type Priority = "high" | "normal";
+const levels: readonly Priority[] = ["high", "normal"];
+
+/** The fairness group of a key: its namespace (`ns/name`), or "" for cluster-scoped keys. */
+export function fairnessGroup(key: string): string {
+  const slash = key.indexOf("/");
+  return slash < 0 ? "" : key.slice(0, slash);
+}
+
+/** FIFO queues per group, served round-robin. Entries may be stale (see WorkQueue.queued). */
+class FairLevel {
+  private readonly groups = new Map<string, string[]>();
+  /** Groups with waiting keys, in serving order. */
+  private readonly ring: string[] = [];
+  private ringHead = 0;
+  size = 0;
+
+  push(key: string): void {
+    const group = fairnessGroup(key);
+    let keys = this.groups.get(group);
+    if (!keys) {
+      this.groups.set(group, (keys = []));
+      this.ring.push(group);
+    }
+    keys.push(key);
+    this.size++;
+  }
+
+  shift(): string | undefined {
+    while (this.ringHead < this.ring.length) {
+      const group = this.ring[this.ringHead++]!;
+      const keys = this.groups.get(group)!;
+      const key = keys.shift()!;
+      this.size--;
+      if (keys.length > 0) this.ring.push(group);
+      else this.groups.delete(group);
+      // Compact the ring now and then instead of shifting it at every take.
+      if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) {
+        this.ring.splice(0, this.ringHead);
+        this.ringHead = 0;
+      }
+      return key;
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.groups.clear();
+    this.ring.length = 0;
+    this.ringHead = 0;
+    this.size = 0;
+  }
+}
+
 export class WorkQueue {
-  private readonly order: string[] = [];
-  private readonly dirty = new Set<string>();
+  private readonly levels = new Map<Priority, FairLevel>(levels.map((l) => [l, new FairLevel()]));
+  /** Keys waiting in a level, and which one; a level's entry for another level is stale. */
+  private readonly queued = new Map<string, Priority>();
+  private readonly dirty = new Map<string, Priority>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
@@ -31,34 +90,46 @@ export class WorkQueue {
   }
 
   get depth(): number {
-    return this.order.length;
+    return this.queued.size;
   }
 
   get inFlight(): number {
     return this.processing.size;
   }
 
-  add(key: string): void {
-    if (this.shuttingDown || this.dirty.has(key)) return;
-    this.dirty.add(key);
+  add(key: string, priority: Priority = "normal"): void {
+    if (this.shuttingDown) return;
+    const was = this.dirty.get(key);
+    if (was !== undefined && (was === "high" || priority === "normal")) return;
+    this.dirty.set(key, priority);
     if (this.processing.has(key)) return; // done() puts it back
-    this.addedAt.set(key, performance.now());
+    this.enqueue(key, priority);
+  }
+
+  private enqueue(key: string, priority: Priority): void {
+    if (!this.addedAt.has(key)) this.addedAt.set(key, performance.now());
     const waiter = this.waiters.shift();
-    if (waiter) waiter(key);
-    else this.order.push(key);
+    if (waiter) {
+      this.queued.delete(key);
+      waiter(key);
+      return;
+    }
+    // Raising a waiting key's priority leaves a stale entry behind in the lower level.
+    this.queued.set(key, priority);
+    this.levels.get(priority)!.push(key);
   }
 
   /** Adds `key` after `delayMs`; of several pending delays for one key the earliest wins. */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, delayMs: number, priority: Priority = "normal"): void {
     if (this.shuttingDown) return;
-    if (delayMs <= 0) return this.add(key);
+    if (delayMs <= 0) return this.add(key, priority);
     const at = Date.now() + delayMs;
     const pending = this.timers.get(key);
     if (pending && pending.at <= at) return;
     if (pending) clearTimeout(pending.timer);
     const timer = setTimeout(() => {
       this.timers.delete(key);
-      this.add(key);
+      this.add(key, priority);
     }, delayMs);
     timer.unref();
     this.timers.set(key, { at, timer });
@@ -85,9 +156,21 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
+  private take(): string | undefined {
+    for (const priority of levels) {
+      const level = this.levels.get(priority)!;
+      for (let key = level.shift(); key !== undefined; key = level.shift()) {
+        if (this.queued.get(key) !== priority) continue; // stale: served from a higher level
+        this.queued.delete(key);
+        return key;
+      }
+    }
+    return undefined;
+  }
+
   /** The next key, or undefined once the queue shuts down. The caller must call done(key). */
   async get(): Promise<{ key: string; waitedMs: number } | undefined> {
-    let key = this.order.shift();
+    let key = this.take();
     if (key === undefined) {
       if (this.shuttingDown) return undefined;
       key = await new Promise<string | undefined>((resolve) => this.waiters.push(resolve));
@@ -102,12 +185,8 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key) && !this.shuttingDown) {
-      this.addedAt.set(key, performance.now());
-      const waiter = this.waiters.shift();
-      if (waiter) waiter(key);
-      else this.order.push(key);
-    }
+    const priority = this.dirty.get(key);
+    if (priority !== undefined && !this.shuttingDown) this.enqueue(key, priority);
   }
 
   shutDown(): void {
@@ -115,6 +194,7 @@ export class WorkQueue {
     for (const { timer } of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     for (const waiter of this.waiters.splice(0)) waiter(undefined);
-    this.order.length = 0;
+    for (const level of this.levels.values()) level.clear();
+    this.queued.clear();
   }
 }

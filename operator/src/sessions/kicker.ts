@@ -3,6 +3,7 @@
 // Failures retry with backoff; every outcome is reported to a callback (events, conditions).
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../log.ts";
+import { isValidMailAddress } from "../passdb/format.ts";
 import { Controller, awaitChange, requeueAfter } from "../runtime/controller.ts";
 import { DoveadmClient, type KickResult, type SessionCutter } from "./doveadm.ts";
 
@@ -13,7 +14,6 @@ export interface KickOutcome extends KickResult {
 export interface SessionKickerOptions {
   cutter: SessionCutter;
   log: Logger;
-  onResult: (address: string, outcome: KickOutcome) => void;
   /**
    * Kick once more after this delay: a mounted Secret volume reaches Dovecot only at the kubelet's
    * next sync, and a client reconnecting before that could still log in with the old password.
@@ -25,6 +25,7 @@ export class SessionKicker {
   private readonly controller: Controller;
   private readonly outcomes = new Map<string, KickOutcome>();
   private readonly repeats = new Set<string>();
+  private readonly listeners: ((address: string, outcome: KickOutcome) => void)[] = [];
 
   constructor(options: SessionKickerOptions) {
     this.controller = new Controller({
@@ -41,7 +42,7 @@ export class SessionKicker {
         }
         const outcome = { ...result, at: new Date() };
         this.outcomes.set(address, outcome);
-        options.onResult(address, outcome);
+        for (const listener of this.listeners) listener(address, outcome);
         if (!result.ok) throw new Error(result.message);
         if (this.repeats.delete(address) && options.repeatAfterMs > 0)
           return requeueAfter(options.repeatAfterMs);
@@ -50,8 +51,18 @@ export class SessionKicker {
     });
   }
 
-  /** Asks for the address's sessions to be cut (merged with any kick already waiting). */
+  /** Tells `listener` of every kick's outcome. */
+  onResult(listener: (address: string, outcome: KickOutcome) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /**
+   * Asks for the address's sessions to be cut (merged with any kick already waiting). Only a
+   * well-formed mail address, from the operator's own database, is ever sent: doveadm matches
+   * kick masks with wildcards.
+   */
   kick(address: string): void {
+    if (!isValidMailAddress(address)) return;
     this.repeats.add(address);
     this.controller.enqueue(address);
   }

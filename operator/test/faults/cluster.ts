@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { ControlPlane } from "../../harness/control-plane.ts";
 import { kubectlFor } from "../../harness/kubectl.ts";
 import { apiVersion, kinds, rotateAnnotation } from "../../src/api/names.ts";
-import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
+import { KubeClient } from "../../src/kube/client.ts";
 import { ApiError } from "../../src/kube/errors.ts";
 import { named, resources } from "../../src/kube/resources.ts";
 export { freePort } from "../../harness/net.ts";
@@ -31,7 +31,7 @@ export class FaultCluster {
       const kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
       await kubectl.ok(["apply", "--server-side", "-f", crds]);
       await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
-      const client = await KubeClient.create(loadKubeConfig(plane.kubeconfigPath), "fault-test");
+      const client = await KubeClient.fromKubeconfig(plane.kubeconfigPath, "fault-test");
       const cluster = new FaultCluster(plane, client);
       for (const ns of [cluster.namespace, cluster.passdbNamespace])
         await client.create(resources.namespaces, {

@@ -11,9 +11,11 @@ import { Writable } from "node:stream";
 import { chartFiles, readDovecotFiles } from "../../src/install/chart.ts";
 import { DevicepassInstall } from "../../src/install/manifests.ts";
 import type { ValuesInput } from "../../src/install/values.ts";
-import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
+import { KubeClient } from "../../src/kube/client.ts";
 import { createLogger } from "../../src/log.ts";
-import { Operator, defaultConfig } from "../../src/operator.ts";
+import { defaultConfig } from "../../src/config.ts";
+import { loadSealKey } from "../../src/credentials/seal-key-secret.ts";
+import { Operator } from "../../src/operator.ts";
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
 import { accepts, devicePassword, passdbEntries, testArgon2 } from "../operator-support.ts";
 import {
@@ -44,8 +46,8 @@ function synth(values: ValuesInput, release: { name: string; namespace: string }
 }
 
 describe("the Helm chart", () => {
-  it("passes helm lint --strict, with its defaults and with every option set", async () => {
-    await helm.ok(["lint", "--strict", chartDir, ...kubeVersion]);
+  it("passes helm lint --strict, with every namespace and with every option set", async () => {
+    await helm.ok(["lint", "--strict", chartDir, "--set", "allNamespaces=true", ...kubeVersion]);
     const values = await valuesFile({
       watchNamespaces: ["mail"],
       dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
@@ -53,7 +55,7 @@ describe("the Helm chart", () => {
     await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion]);
   });
 
-  it("renders with its defaults exactly charts/devicepass-install.yaml (less the Namespace)", async () => {
+  it("renders with its defaults and allNamespaces exactly charts/devicepass-install.yaml (less the Namespace)", async () => {
     const rendered = parseManifests(
       await helm.ok([
         "template",
@@ -62,6 +64,8 @@ describe("the Helm chart", () => {
         "-n",
         "devicepass-system",
         "--include-crds",
+        "--set",
+        "allNamespaces=true",
         ...kubeVersion,
       ]),
     );
@@ -72,7 +76,7 @@ describe("the Helm chart", () => {
   });
 
   const valueSets: [string, ValuesInput][] = [
-    ["defaults", {}],
+    ["defaults, every namespace", { allNamespaces: true }],
     [
       "watched namespaces, a database elsewhere, Dovecot and every pod option",
       {
@@ -120,7 +124,14 @@ describe("the Helm chart", () => {
       await writeFile(join(dir, name), text);
     }
     const rendered = parseManifests(
-      await helm.ok(["template", "x", join(dir, "devicepass"), ...kubeVersion]),
+      await helm.ok([
+        "template",
+        "x",
+        join(dir, "devicepass"),
+        "--set",
+        "allNamespaces=true",
+        ...kubeVersion,
+      ]),
     );
     expect(rendered.find((o) => o.kind === "ConfigMap")).toMatchObject({ data: files });
     await rm(dir, { recursive: true, force: true });
@@ -142,11 +153,23 @@ describe("the Helm chart", () => {
       "x",
       chartDir,
       "--set",
-      "dovecot.doveadmUrl=http://d",
+      "watchNamespaces={mail},dovecot.doveadmUrl=http://d",
       ...kubeVersion,
     ]);
     expect(noKey.code).not.toBe(0);
     expect(noKey.stderr).toMatch(/dovecot.apiKeySecret.name is required with dovecot.doveadmUrl/);
+    // No choice of namespaces: the install says what to set, rather than take every namespace.
+    const noScope = await helm.run(["template", "x", chartDir, ...kubeVersion]);
+    expect(noScope.code).not.toBe(0);
+    expect(noScope.stderr).toMatch(
+      /set watchNamespaces to the namespaces whose MailDevices devicepass manages, or allNamespaces=true/,
+    );
+    const databaseAmongTenants = await helm.run([
+      "template", "x", chartDir, "--set", "watchNamespaces={mail},passdb.namespace=mail", ...kubeVersion,
+    ]); // prettier-ignore
+    expect(databaseAmongTenants.stderr).toMatch(
+      /passdb.namespace must hold nothing but the password database/,
+    );
   });
 });
 
@@ -203,7 +226,7 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
   it("passes the core flows with the ServiceAccount's token: RBAC is enough", async () => {
     expect(installOutput).toBeDefined();
     const kubeconfig = await serviceAccountKubeconfig(kubectl, releaseNs, release);
-    const client = await KubeClient.create(loadKubeConfig(kubeconfig), "devicepass-install-test");
+    const client = await KubeClient.fromKubeconfig(kubeconfig, "devicepass-install-test");
     const forbidden: string[] = [];
     client.observer = (verb, path, status) => {
       if (status === 403) forbidden.push(`${verb} ${path}`);
@@ -215,18 +238,22 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
         done();
       },
     });
+    // As the chart runs it: its own namespace the release namespace, its seal key there.
+    const sealKeySecret = { namespace: releaseNs, name: `${release}-seal-key` };
     const operator = new Operator({
       client,
       log: createLogger("info", sink),
-      config: {
-        ...defaultConfig,
+      seal: await loadSealKey(client, sealKeySecret),
+      config: defaultConfig({
         namespaces: [mailNs],
+        operatorNamespace: releaseNs,
+        sealKeySecret,
         passdbNamespace: passdbNs,
         passdbShards: 4,
         argon2: testArgon2,
         // MailDomains are cluster-wide and other test files run beside this one: not required here.
         requireMailDomain: false,
-      },
+      }),
     });
     await operator.start();
     try {
@@ -423,8 +450,48 @@ describe("the plain install manifest", () => {
       await canI(kubectl, sa, ["update", "secrets/devicepass-passdb-63", "-n", "devicepass-system"]),
     ).toBe(true);
     expect(
-      await canI(kubectl, sa, ["update", "secrets/devicepass-passdb-64", "-n", "devicepass-system"]),
+      await canI(kubectl, sa, ["delete", "secrets/devicepass-passdb-255", "-n", "devicepass-system"]),
+    ).toBe(true);
+    expect(
+      await canI(kubectl, sa, ["update", "secrets/devicepass-passdb-256", "-n", "devicepass-system"]),
     ).toBe(false);
     expect(await canI(kubectl, sa, ["delete", "namespaces"])).toBe(false);
+
+    // RBAC lets it write Secrets everywhere; the admission policy lets it write only its own.
+    const victim = await withNamespace(kubectl, "install-victim");
+    try {
+      await kubectl.ok([
+        "create",
+        "secret",
+        "generic",
+        "app-token",
+        "-n",
+        victim.name,
+        "--from-literal=token=t",
+      ]);
+      await eventually(async () => {
+        const write = await kubectl.run([
+          "create", "secret", "generic", "planted", "-n", victim.name, "--from-literal=k=v", `--as=${sa}`,
+        ]); // prettier-ignore
+        expect(write.code).not.toBe(0);
+        expect(write.stderr).toContain("the devicepass operator may write only its own Secrets");
+      });
+      const relabel = await kubectl.run([
+        "label", "secret", "app-token", "-n", victim.name,
+        "app.kubernetes.io/managed-by=devicepass", "app.kubernetes.io/component=credentials", `--as=${sa}`,
+      ]); // prettier-ignore
+      expect(relabel.code).not.toBe(0);
+      expect(relabel.stderr).toMatch(
+        /may change only Secrets that are already its own|must be owned by its MailDevice/,
+      );
+      const remove = await kubectl.run(["delete", "secret", "app-token", "-n", victim.name, `--as=${sa}`]);
+      expect(remove.code).not.toBe(0);
+      expect(remove.stderr).toContain("the devicepass operator may write only its own Secrets");
+      expect(await kubectl.ok(["get", "secret", "app-token", "-n", victim.name, "-o", "name"])).toContain(
+        "app-token",
+      );
+    } finally {
+      await victim.dispose();
+    }
   });
 });

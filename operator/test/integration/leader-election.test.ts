@@ -4,9 +4,10 @@
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { FaultProxy } from "../../harness/fault-proxy.ts";
-import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
+import { KubeClient } from "../../src/kube/client.ts";
 import { createLogger } from "../../src/log.ts";
-import { LeaderElector, type Lease, type LeaseTimings } from "../../src/runtime/leader-election.ts";
+import type { Lease } from "../../src/kube/objects.ts";
+import { LeaderElector, type LeaseTimings } from "../../src/runtime/leader-election.ts";
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
 
 const kubectl = adminKubectl();
@@ -52,8 +53,8 @@ beforeAll(async () => {
   proxy = await FaultProxy.start(inject("kubeconfig"));
   const proxyKubeconfig = join(inject("controlPlaneDir"), `kubeconfig-proxy-${ns.name}`);
   await proxy.writeKubeconfig(proxyKubeconfig);
-  direct = await KubeClient.create(loadKubeConfig(inject("kubeconfig")));
-  proxied = await KubeClient.create(loadKubeConfig(proxyKubeconfig));
+  direct = await KubeClient.fromKubeconfig(inject("kubeconfig"));
+  proxied = await KubeClient.fromKubeconfig(proxyKubeconfig);
 });
 
 afterEach(async () => {

@@ -1,115 +1,91 @@
-// The MailAddress controller: reports the claim and device counts, and holds deletion until
-// every credential of the address's devices is revoked (its finalizer).
-import { isDeepStrictEqual } from "node:util";
-import { apiVersion, finalizers, kinds } from "../../api/names.ts";
+// The MailAddress controller: reports the address's standing, device counts and limit, and the
+// cutting of sessions, and holds deletion until every credential of its devices is revoked.
 import { Ready, SessionsCut, reasons } from "../../api/conditions.ts";
-import { normalizeAddress } from "../../policy/address-claims.ts";
-import type { MailAddressStatus } from "../../api/schemas.ts";
+import { finalizers } from "../../api/names.ts";
+import type { MailAddress, MailAddressStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
-import { isNotFound } from "../../kube/errors.ts";
-import { named, resources } from "../../kube/resources.ts";
+import { resources } from "../../kube/resources.ts";
 import { addressReadiness, isReady } from "../../policy/address.ts";
 import { setCondition } from "../../policy/conditions.ts";
+import { normalizeAddress } from "../../policy/ownership.ts";
 import { isOwnedBy } from "../../policy/secret.ts";
-import { awaitChange, type Action } from "../../runtime/controller.ts";
-import { cachedSecret, indexNames, standingOfAddress } from "../gather.ts";
+import { awaitChange, type Reconcile } from "../../runtime/controller.ts";
+import { finalizer } from "../../runtime/finalizer.ts";
+import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
+import { cachedSecret, deviceLimit, indexNames, standingOfAddress } from "../gather.ts";
 
 const fieldManager = controllerNames.address;
+const statusFields = ["observedGeneration", "conditions", "devices", "maxDevices", "readyDevices"] as const;
 
-export function reconcileMailAddress(ctx: OperatorContext) {
-  return async (key: string): Promise<Action> => {
+export function reconcileMailAddress(ctx: OperatorContext): Reconcile {
+  const writer: StatusWriter<MailAddress> = {
+    client: ctx.client,
+    resource: resources.mailAddresses,
+    fieldManager,
+    events: ctx.events,
+    cache: ctx.cache.addresses,
+    fields: statusFields,
+  };
+  return async (key) => {
     const address = ctx.cache.addresses.get(key);
     if (!address) return awaitChange;
-    const ref = named(resources.mailAddresses, address.metadata.namespace, address.metadata.name);
     const devices = ctx.cache.devices.byIndex(indexNames.addressObject, key);
-    const hasFinalizer = address.metadata.finalizers?.includes(finalizers.address) ?? false;
-
-    if (address.metadata.deletionTimestamp) {
-      if (!hasFinalizer) return awaitChange;
-      // Done when no device of the address is in the database or holds a Secret of ours.
-      const outstanding = devices.some((device) => {
-        const secret = cachedSecret(ctx.cache, device);
-        return (
-          ctx.passdb.published(`${device.metadata.namespace}/${device.metadata.name}`) !== undefined ||
-          (secret !== undefined && isOwnedBy(secret, device))
-        );
-      });
-      if (outstanding) return awaitChange;
-      try {
-        await ctx.client.mergePatch(
-          ref,
-          {
-            metadata: {
-              resourceVersion: address.metadata.resourceVersion,
-              finalizers: (address.metadata.finalizers ?? []).filter((f) => f !== finalizers.address),
-            },
-          },
-          fieldManager,
-        );
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-      return awaitChange;
-    }
-
-    if (!hasFinalizer) {
-      await ctx.client.mergePatch(
-        ref,
-        {
-          metadata: {
-            resourceVersion: address.metadata.resourceVersion,
-            finalizers: [...(address.metadata.finalizers ?? []), finalizers.address],
-          },
-        },
-        fieldManager,
-      );
-      return awaitChange; // the update brings us back with the new object
-    }
-
-    const readiness = addressReadiness(standingOfAddress(ctx, address), devices);
-    const previous = address.status ?? {};
-    let conditions = setCondition(
-      previous.conditions,
-      { type: Ready, ...readiness },
-      address.metadata.generation,
-      ctx.now(),
-    );
-    const kick = ctx.sessions?.lastOutcome(normalizeAddress(address.spec.address));
-    if (kick) {
-      const cut = kick.ok
-        ? { status: "True" as const, reason: reasons.SessionsKicked, message: kick.message }
-        : { status: "False" as const, reason: reasons.KickFailed, message: `${kick.message} Retrying.` };
-      conditions = setCondition(
-        conditions,
-        { type: SessionsCut, ...cut },
-        address.metadata.generation,
-        kick.at,
-      );
-    }
-    const status: MailAddressStatus = {
-      observedGeneration: address.metadata.generation,
-      conditions,
-      devices: devices.length,
-      readyDevices: devices.filter(isReady).length,
-    };
-    if (isDeepStrictEqual(JSON.parse(JSON.stringify(status)), JSON.parse(JSON.stringify(previous))))
-      return awaitChange;
-    const previousReason = previous.conditions?.find((c) => c.type === "Ready")?.reason;
-    if (readiness.status === "False" && readiness.reason !== previousReason) {
-      ctx.events.record(address, "Warning", readiness.reason, readiness.message);
-    }
-    const written = await ctx.client.apply<unknown>(
-      named(resources.mailAddresses, address.metadata.namespace, address.metadata.name, "status"),
+    return finalizer(
+      { client: ctx.client, resource: resources.mailAddresses, finalizer: finalizers.address, fieldManager },
+      address,
       {
-        apiVersion,
-        kind: kinds.mailAddress.kind,
-        metadata: { name: address.metadata.name, namespace: address.metadata.namespace },
-        status,
+        // Done when no device of the address is in the database or holds a Secret of ours.
+        cleanup: () => {
+          const outstanding = devices.some((device) => {
+            const secret = cachedSecret(ctx.cache, device);
+            return (
+              ctx.passdb.published(`${device.metadata.namespace}/${device.metadata.name}`) !== undefined ||
+              (secret !== undefined && isOwnedBy(secret, device))
+            );
+          });
+          return Promise.resolve(outstanding ? awaitChange : ("done" as const));
+        },
+        apply: async (live) => {
+          const standing = standingOfAddress(ctx, live);
+          const readiness = addressReadiness(standing, devices);
+          const previous = live.status ?? {};
+          let conditions = setCondition(
+            previous.conditions,
+            { type: Ready, ...readiness },
+            live.metadata.generation,
+            ctx.now(),
+          );
+          // Only the claim that issues hears about its sessions: never a claimant of another tenant.
+          const kick =
+            standing.state === "Issuing"
+              ? ctx.sessions?.lastOutcome(normalizeAddress(live.spec.address))
+              : undefined;
+          if (kick) {
+            const cut = kick.ok
+              ? { status: "True" as const, reason: reasons.SessionsKicked, message: kick.message }
+              : {
+                  status: "False" as const,
+                  reason: reasons.KickFailed,
+                  message: `${kick.message} Retrying.`,
+                };
+            conditions = setCondition(
+              conditions,
+              { type: SessionsCut, ...cut },
+              live.metadata.generation,
+              kick.at,
+            );
+          } else conditions = conditions.filter((c) => c.type !== SessionsCut);
+          const status: MailAddressStatus = {
+            observedGeneration: live.metadata.generation,
+            conditions,
+            devices: devices.length,
+            maxDevices: deviceLimit(ctx, standing.state === "Issuing" ? standing.domain : undefined),
+            readyDevices: devices.filter(isReady).length,
+          };
+          await applyStatus(writer, live, status);
+          return awaitChange;
+        },
       },
-      fieldManager,
     );
-    // The next pass must compare against this status, not the one before (see Informer.assumeWritten).
-    ctx.cache.addresses.assumeWritten(address.metadata.resourceVersion, written);
-    return awaitChange;
   };
 }

@@ -1,237 +1,307 @@
-// The MailDevice controller: issues, rotates and revokes a device's password (gather → decide → act)
-// and reports it in status and events. The password database itself is the passdb controller's.
-import { isDeepStrictEqual } from "node:util";
-import { reasons } from "../../api/conditions.ts";
-import { apiVersion, finalizers, kinds, labels, rotateAnnotation } from "../../api/names.ts";
+// The MailDevice controller: issues, rotates, suspends and revokes a device's password (gather →
+// decide → act) and reports it in status and events. The password database itself is the
+// passdb controller's: a Secret counts for the mail server only once that controller publishes it.
+import { Ready, reasons } from "../../api/conditions.ts";
+import { finalizers, labels, rotateAnnotation } from "../../api/names.ts";
 import type { MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { generatePassword, hashPassword, passwordDigest } from "../../credentials/password.ts";
-import { isNotFound } from "../../kube/errors.ts";
-import { named, resources } from "../../kube/resources.ts";
+import { isAlreadyExists, isNotFound } from "../../kube/errors.ts";
+import type { SecretObject } from "../../kube/objects.ts";
+import { inNamespace, named, resources } from "../../kube/resources.ts";
 import { setCondition } from "../../policy/conditions.ts";
-import {
-  decideDevice,
-  secretState,
-  type CredentialAction,
-  type DeviceDecision,
-} from "../../policy/device.ts";
+import { decideDevice, deviceKey, secretState, type DeviceDecision } from "../../policy/device.ts";
+import { inheritedClientSettings } from "../../policy/domain.ts";
+import type { AddressStanding } from "../../policy/ownership.ts";
 import {
   desiredSecret,
   labelIfValid,
   readPasswordRecord,
   secretMatches,
   type PasswordRecord,
-  type SecretObject,
 } from "../../policy/secret.ts";
-import { awaitChange, requeueAfter, type Action, type ReconcileContext } from "../../runtime/controller.ts";
-import { cachedSecret, gatherStanding, secretNameOf } from "../gather.ts";
-import { inheritedClientSettings } from "../../policy/domain.ts";
-import type { AddressStanding } from "../../policy/address-claims.ts";
+import {
+  awaitChange,
+  requeueAfter,
+  requeueWithBackoff,
+  type Action,
+  type Reconcile,
+  type ReconcileContext,
+} from "../../runtime/controller.ts";
+import { finalizer } from "../../runtime/finalizer.ts";
+import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
+import { gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
 
 const fieldManager = controllerNames.device;
-const secretConflictRecheckMs = 10_000;
 
-export function reconcileMailDevice(ctx: OperatorContext) {
-  return async (key: string, { log }: ReconcileContext): Promise<Action> => {
-    let device = ctx.cache.devices.get(key);
+/** The status fields this controller writes (status.lastUsedAt is another controller's). */
+const statusFields = [
+  "observedGeneration",
+  "conditions",
+  "address",
+  "secretName",
+  "passwordGeneratedAt",
+  "rotationCount",
+  "lastRotateValue",
+  "lastAddressRotateValue",
+  "suspendedAt",
+] as const satisfies readonly (keyof MailDeviceStatus)[];
+
+const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
+  const statusWriter: StatusWriter<MailDevice> = {
+    client: ctx.client,
+    resource: resources.mailDevices,
+    fieldManager,
+    events: ctx.events,
+    cache: ctx.cache.devices,
+    fields: statusFields,
+    quietReasons: new Set([reasons.Publishing]),
+  };
+  return async (key, { log }) => {
+    const device = ctx.cache.devices.get(key);
     if (!device) return awaitChange; // gone: its finalizer already revoked everything
-    const deleting = device.metadata.deletionTimestamp !== undefined;
-    const hasFinalizer = device.metadata.finalizers?.includes(finalizers.device) ?? false;
-    if (deleting && !hasFinalizer) return awaitChange;
-    if (!deleting) device = await ensureMetadata(ctx, device);
-
-    const standing = gatherStanding(ctx, device);
-    let secret = cachedSecret(ctx.cache, device);
-    if (!secret && !deleting && standing.state === "Issuing") secret = await getSecret(ctx, device);
-    const input = {
+    return finalizer(
+      {
+        client: ctx.client,
+        resource: resources.mailDevices,
+        finalizer: finalizers.device,
+        fieldManager,
+        // The address label is what `kubectl delete maildevices -l mail.devicepass.io/address=…` selects.
+        labels: labelIfValid(labels.address, device.spec.address),
+      },
       device,
-      standing,
-      secret: secretState(secret, device),
-      publishedHash: ctx.passdb.published(key)?.hash,
-      digest: passwordDigest,
-    };
-    const decision = decideDevice(input);
-    const written = await act(ctx, device, standing, secret, decision.action, log);
-
-    if (deleting) {
-      if (
-        ctx.passdb.published(key) !== undefined ||
-        (written?.kind !== "deleted" && input.secret.kind === "owned")
-      ) {
-        return awaitChange; // the database change or the Secret's deletion brings us back
-      }
-      await removeFinalizer(ctx, device);
-      return awaitChange;
-    }
-    await writeStatus(ctx, device, standing, decision, written?.kind === "secret" ? written.secret : secret);
-    // Someone else's Secret is outside our label-filtered cache: look again now and then.
-    if (decision.ready.reason === reasons.SecretConflict) return requeueAfter(secretConflictRecheckMs);
-    return awaitChange;
+      {
+        apply: (live) => applyDevice(ctx, statusWriter, live, log),
+        cleanup: (deleting) => cleanupDevice(ctx, deleting, log),
+      },
+    );
   };
 }
 
-/** Our finalizer, and the address label that `kubectl delete maildevices -l …` selects on. */
-async function ensureMetadata(ctx: OperatorContext, device: MailDevice): Promise<MailDevice> {
-  const wantLabels = labelIfValid(labels.address, device.spec.address);
-  const hasFinalizer = device.metadata.finalizers?.includes(finalizers.device) ?? false;
-  const hasLabels = Object.entries(wantLabels).every(([k, v]) => device.metadata.labels?.[k] === v);
-  if (hasFinalizer && hasLabels) return device;
-  const patched = await ctx.client.mergePatch<MailDevice>(
-    named(resources.mailDevices, device.metadata.namespace, device.metadata.name),
-    {
-      metadata: {
-        resourceVersion: device.metadata.resourceVersion, // a precondition: never drop another's finalizer
-        finalizers: hasFinalizer ? undefined : [...(device.metadata.finalizers ?? []), finalizers.device],
-        labels: hasLabels ? undefined : wantLabels,
-      },
-    },
-    fieldManager,
-  );
-  return { ...device, metadata: { ...device.metadata, ...patched.metadata } };
+/** Deleting: done once the database no longer holds the device and no Secret of ours is left. */
+async function cleanupDevice(
+  ctx: OperatorContext,
+  device: MailDevice,
+  log: ReconcileContext["log"],
+): Promise<Action | "done"> {
+  const world = gatherDevice(ctx, device);
+  if (ctx.passdb.published(deviceKey(device)) !== undefined) return awaitChange; // the view brings us back
+  if (world.secret.kind === "owned") {
+    await revoke(ctx, device, world.secret.secret, log);
+    return awaitChange; // the Secret's deletion brings us back
+  }
+  return "done";
 }
 
-async function removeFinalizer(ctx: OperatorContext, device: MailDevice): Promise<void> {
-  try {
-    await ctx.client.mergePatch(
-      named(resources.mailDevices, device.metadata.namespace, device.metadata.name),
-      {
-        metadata: {
-          resourceVersion: device.metadata.resourceVersion,
-          finalizers: (device.metadata.finalizers ?? []).filter((f) => f !== finalizers.device),
-        },
-      },
+async function applyDevice(
+  ctx: OperatorContext,
+  statusWriter: StatusWriter<MailDevice>,
+  device: MailDevice,
+  log: ReconcileContext["log"],
+): Promise<Action> {
+  let world = gatherDevice(ctx, device);
+  let decision = decide(ctx, device, world);
+  let written: SecretObject | undefined;
+  if (decision.action.type === "issue") {
+    const result = await issue(ctx, device, world, decision, log);
+    if (result.kind === "foreign") {
+      // Someone else's Secret of that name, outside our label-filtered cache: decide again with it.
+      world = { ...world, secret: secretState(result.secret, device), credential: undefined };
+      decision = decide(ctx, device, world);
+    } else written = result.secret;
+  } else if (decision.action.type === "refresh" && world.secret.kind === "owned") {
+    written = await refresh(ctx, device, world, decision.action.record);
+  } else if (decision.action.type === "revoke") {
+    const secret = world.secret.kind === "owned" ? world.secret.secret : undefined;
+    // The database drops the device first (the passdb controller sees the same standing); only
+    // then does the Secret go, so the server never accepts a password that no Secret holds.
+    if (secret && ctx.passdb.published(deviceKey(device)) === undefined)
+      await revoke(ctx, device, secret, log);
+  }
+
+  await writeStatus(ctx, statusWriter, device, world.standing, decision, written);
+  if (decision.ready.reason === reasons.SecretConflict) return requeueWithBackoff;
+  if (decision.requeueAfterMs !== undefined) return requeueAfter(decision.requeueAfterMs);
+  return awaitChange;
+}
+
+function decide(ctx: OperatorContext, device: MailDevice, world: DeviceWorld): DeviceDecision {
+  const mailAddress = world.standing.state === "Issuing" ? world.standing.mailAddress : undefined;
+  return decideDevice({
+    device,
+    standing: world.standing,
+    secret: world.secret,
+    credential: world.credential,
+    publishedHash: ctx.passdb.published(deviceKey(device))?.hash,
+    overLimit: world.overLimit ? { limit: world.limit } : undefined,
+    databaseFull: mailAddress !== undefined && ctx.database.leftOut.has(mailAddress),
+    now: ctx.now(),
+    timing: {
+      minRotationIntervalMs: ctx.config.minRotationIntervalMs,
+      suspensionGraceMs: ctx.config.suspensionGraceMs,
+    },
+  });
+}
+
+function ownedSecret(world: DeviceWorld): SecretObject | undefined {
+  return world.secret.kind === "owned" ? world.secret.secret : undefined;
+}
+
+function settingsFor(ctx: OperatorContext, standing: Extract<AddressStanding, { state: "Issuing" }>) {
+  return inheritedClientSettings(
+    ctx.config.defaultClientSettings,
+    standing.domain?.spec.clientSettings,
+    standing.address.spec.clientSettings,
+  );
+}
+
+/** Writes `desired` over the Secret we read (or creates it); a Secret of that name not ours comes back as foreign. */
+async function writeSecret(
+  ctx: OperatorContext,
+  device: MailDevice,
+  current: SecretObject | undefined,
+  desired: SecretObject,
+): Promise<{ kind: "written"; secret: SecretObject } | { kind: "foreign"; secret: SecretObject }> {
+  const ns = device.metadata.namespace!;
+  let result: SecretObject;
+  if (!current) {
+    try {
+      // No GET first: almost always the name is free. A 409 tells us it is not.
+      result = await ctx.client.create<SecretObject>(inNamespace(resources.secrets, ns), desired);
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+      const existing = await ctx.client.get<SecretObject>(
+        named(resources.secrets, ns, desired.metadata.name),
+      );
+      if (secretState(existing, device).kind !== "owned") return { kind: "foreign", secret: existing };
+      current = existing; // ours, with its labels removed: the apply puts them back
+    }
+  }
+  if (current) {
+    // The resourceVersion makes the apply fail if the Secret changed since we read it.
+    desired.metadata.resourceVersion = current.metadata.resourceVersion;
+    result = await ctx.client.apply<SecretObject>(
+      named(resources.secrets, ns, current.metadata.name),
+      desired,
       fieldManager,
     );
+  }
+  ctx.cache.secrets.assumeWritten(current?.metadata.resourceVersion, result!);
+  return { kind: "written", secret: result! };
+}
+
+async function issue(
+  ctx: OperatorContext,
+  device: MailDevice,
+  world: DeviceWorld,
+  decision: DeviceDecision,
+  log: ReconcileContext["log"],
+): Promise<{ kind: "written"; secret: SecretObject } | { kind: "foreign"; secret: SecretObject }> {
+  const action = decision.action as Extract<DeviceDecision["action"], { type: "issue" }>;
+  const standing = world.standing as Extract<AddressStanding, { state: "Issuing" }>;
+  const current = ownedSecret(world);
+  const valid = world.credential?.kind === "valid" ? world.credential.record : undefined;
+  const password = generatePassword(
+    standing.domain?.spec.devicePolicy?.passwordLength ?? ctx.config.passwordLength,
+  );
+  const first = action.reason === reasons.Issued;
+  const record: PasswordRecord = {
+    password,
+    hash: await hashPassword(password, ctx.config.argon2),
+    digest: passwordDigest(password),
+    generatedAt: iso(ctx.now()),
+    rotationCount: first ? 0 : (valid?.rotationCount ?? device.status?.rotationCount ?? 0) + 1,
+    // Every rotate value seen now counts as handled by this password: one password per value.
+    // Only a sealed record or our own status says what was handled before.
+    rotatedFor:
+      device.metadata.annotations?.[rotateAnnotation] ?? valid?.rotatedFor ?? device.status?.lastRotateValue,
+    addressRotatedFor:
+      standing.address.metadata.annotations?.[rotateAnnotation] ??
+      valid?.addressRotatedFor ??
+      device.status?.lastAddressRotateValue,
+  };
+  const desired = desiredSecret({
+    device,
+    secretName: secretNameOf(device),
+    mailAddress: standing.mailAddress,
+    settings: settingsFor(ctx, standing),
+    record,
+    seal: ctx.seal,
+  });
+  const result = await writeSecret(ctx, device, current, desired);
+  if (result.kind === "foreign") return result;
+  ctx.metrics.credential(first ? "issued" : "rotated");
+  ctx.events.record(device, action.warning ? "Warning" : "Normal", action.reason, action.message);
+  log.info(
+    { reason: action.reason, secret: result.secret.metadata.name, rotationCount: record.rotationCount },
+    "issued a password",
+  );
+  return result;
+}
+
+/** Rewrites the Secret's other fields (settings, labels, seal) around the same password, if they differ. */
+async function refresh(
+  ctx: OperatorContext,
+  device: MailDevice,
+  world: DeviceWorld,
+  record: PasswordRecord,
+): Promise<SecretObject | undefined> {
+  const standing = world.standing as Extract<AddressStanding, { state: "Issuing" }>;
+  const current = ownedSecret(world)!;
+  const desired = desiredSecret({
+    device,
+    secretName: secretNameOf(device),
+    mailAddress: standing.mailAddress,
+    settings: settingsFor(ctx, standing),
+    record,
+    seal: ctx.seal,
+  });
+  if (secretMatches(current, desired)) return current;
+  const result = await writeSecret(ctx, device, current, desired);
+  return result.kind === "written" ? result.secret : undefined;
+}
+
+async function revoke(
+  ctx: OperatorContext,
+  device: MailDevice,
+  secret: SecretObject,
+  log: ReconcileContext["log"],
+): Promise<void> {
+  try {
+    await ctx.client.delete(named(resources.secrets, device.metadata.namespace, secret.metadata.name), {
+      uid: secret.metadata.uid!,
+    });
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
-}
-
-/** A Secret that our label-filtered cache cannot see: someone else's, or ours with labels removed. */
-async function getSecret(ctx: OperatorContext, device: MailDevice): Promise<SecretObject | undefined> {
-  try {
-    return await ctx.client.get<SecretObject>(
-      named(resources.secrets, device.metadata.namespace, secretNameOf(device)),
-    );
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
-}
-
-type Written = { kind: "secret"; secret: SecretObject } | { kind: "deleted" } | undefined;
-
-async function act(
-  ctx: OperatorContext,
-  device: MailDevice,
-  standing: AddressStanding,
-  secret: SecretObject | undefined,
-  action: CredentialAction,
-  log: ReconcileContext["log"],
-): Promise<Written> {
-  const ns = device.metadata.namespace;
-  switch (action.type) {
-    case "none":
-      return undefined;
-    case "revoke": {
-      // The database drops the device first (the passdb controller sees the same standing); only
-      // then does the Secret go, so the server never accepts a password that no Secret holds.
-      if (ctx.passdb.published(`${ns}/${device.metadata.name}`) !== undefined || !secret) return undefined;
-      try {
-        await ctx.client.delete(named(resources.secrets, ns, secret.metadata.name), {
-          uid: secret.metadata.uid!,
-        });
-      } catch (error) {
-        if (!isNotFound(error)) throw error;
-      }
-      ctx.metrics.credential("revoked");
-      ctx.events.record(
-        device,
-        "Normal",
-        reasons.Revoked,
-        `The password was revoked and Secret ${secret.metadata.name} deleted.`,
-      );
-      log.info({ secret: secret.metadata.name }, "revoked credentials");
-      return { kind: "deleted" };
-    }
-    case "issue":
-    case "refresh": {
-      if (standing.state !== "Issuing") return undefined;
-      const settings = inheritedClientSettings(
-        ctx.config.defaultClientSettings,
-        standing.domain?.spec.clientSettings,
-        standing.address.spec.clientSettings,
-      );
-      const previous = secret ? readPasswordRecord(secret) : {};
-      let record: PasswordRecord;
-      if (action.type === "issue") {
-        const password = generatePassword(
-          standing.domain?.spec.devicePolicy?.passwordLength ?? ctx.config.passwordLength,
-        );
-        const first = action.reason === reasons.Issued;
-        record = {
-          password,
-          hash: await hashPassword(password, ctx.config.argon2),
-          digest: passwordDigest(password),
-          generatedAt: ctx
-            .now()
-            .toISOString()
-            .replace(/\.\d{3}Z$/, "Z"),
-          rotationCount: first ? 0 : (previous.rotationCount ?? device.status?.rotationCount ?? 0) + 1,
-          // Every rotate value seen now counts as handled by this password: one password per value.
-          rotatedFor: device.metadata.annotations?.[rotateAnnotation] ?? previous.rotatedFor,
-          addressRotatedFor:
-            standing.address.metadata.annotations?.[rotateAnnotation] ?? previous.addressRotatedFor,
-        };
-      } else {
-        record = previous as PasswordRecord;
-      }
-      const desired = desiredSecret({
-        device,
-        secretName: secretNameOf(device),
-        mailAddress: standing.mailAddress,
-        settings,
-        record,
-      });
-      if (action.type === "refresh" && secret && secretMatches(secret, desired)) return undefined;
-      let result: SecretObject;
-      if (!secret) {
-        result = await ctx.client.create<SecretObject>({ ...resources.secrets, namespace: ns }, desired);
-      } else {
-        // The resourceVersion makes the apply fail if the Secret changed since we read it.
-        desired.metadata.resourceVersion = secret.metadata.resourceVersion;
-        result = await ctx.client.apply<SecretObject>(
-          named(resources.secrets, ns, secret.metadata.name),
-          desired,
-          fieldManager,
-        );
-      }
-      ctx.cache.secrets.assumeWritten(secret?.metadata.resourceVersion, result);
-      ctx.enqueue.passdb();
-      if (action.type === "issue") {
-        ctx.metrics.credential(action.reason === reasons.Issued ? "issued" : "rotated");
-        ctx.events.record(device, "Normal", action.reason, action.message);
-        log.info(
-          { reason: action.reason, secret: result.metadata.name, rotationCount: record.rotationCount },
-          "issued a password",
-        );
-      }
-      return { kind: "secret", secret: result };
-    }
-  }
+  ctx.metrics.credential("revoked");
+  ctx.events.record(
+    device,
+    "Normal",
+    reasons.Revoked,
+    `The password was revoked and Secret ${secret.metadata.name} deleted.`,
+  );
+  log.info({ secret: secret.metadata.name }, "revoked credentials");
 }
 
 async function writeStatus(
   ctx: OperatorContext,
+  writer: StatusWriter<MailDevice>,
   device: MailDevice,
   standing: AddressStanding,
   decision: DeviceDecision,
-  secret: SecretObject | undefined,
+  written: SecretObject | undefined,
 ): Promise<void> {
-  const record =
-    secret && decision.ready.reason !== reasons.SecretConflict ? readPasswordRecord(secret) : undefined;
+  // What status reports of the password comes from a Secret we just wrote or a sealed record.
+  const record: Partial<PasswordRecord> | undefined = written
+    ? readPasswordRecord(written)
+    : decision.action.type === "refresh"
+      ? decision.action.record
+      : undefined;
   let ready = decision.ready;
-  if (decision.action.type === "issue")
+  if (decision.action.type === "issue" && written)
     ready = {
       status: "False",
       reason: reasons.Publishing,
@@ -239,37 +309,36 @@ async function writeStatus(
       message: `The password in Secret ${secretNameOf(device)} is waiting for the password database.`,
     };
   const previous = device.status ?? {};
+  const suspendedAt = decision.suspendedAt;
+  if (suspendedAt && !previous.suspendedAt)
+    ctx.events.record(
+      device,
+      "Normal",
+      reasons.Suspended,
+      `The mail server no longer accepts the password (${ready.reason}); Secret ${secretNameOf(device)} is kept until ${iso(new Date(Date.parse(suspendedAt) + ctx.config.suspensionGraceMs))} in case the device is admitted again.`,
+    );
+  if (!suspendedAt && previous.suspendedAt && decision.action.type === "refresh")
+    ctx.events.record(
+      device,
+      "Normal",
+      reasons.Resumed,
+      "The device is admitted again; its password is published again.",
+    );
   const status: MailDeviceStatus = {
     observedGeneration: device.metadata.generation,
     conditions: setCondition(
       previous.conditions,
-      { type: "Ready", ...ready },
+      { type: Ready, ...ready },
       device.metadata.generation,
       ctx.now(),
     ),
     address: standing.state === "Issuing" ? standing.mailAddress : undefined,
-    secretName: record ? secretNameOf(device) : undefined,
+    secretName: record || suspendedAt ? secretNameOf(device) : undefined,
     passwordGeneratedAt: record?.generatedAt ?? previous.passwordGeneratedAt,
     rotationCount: record?.rotationCount ?? previous.rotationCount,
     lastRotateValue: record?.rotatedFor ?? previous.lastRotateValue,
     lastAddressRotateValue: record?.addressRotatedFor ?? previous.lastAddressRotateValue,
+    suspendedAt,
   };
-  const clean = JSON.parse(JSON.stringify(status)) as MailDeviceStatus;
-  if (isDeepStrictEqual(clean, JSON.parse(JSON.stringify(previous)))) return;
-  const previousReason = previous.conditions?.find((c) => c.type === "Ready")?.reason;
-  if (ready.status === "False" && ready.reason !== previousReason && ready.reason !== reasons.Publishing) {
-    ctx.events.record(device, "Warning", ready.reason, ready.message);
-  }
-  const written = await ctx.client.apply<unknown>(
-    named(resources.mailDevices, device.metadata.namespace, device.metadata.name, "status"),
-    {
-      apiVersion,
-      kind: kinds.mailDevice.kind,
-      metadata: { name: device.metadata.name, namespace: device.metadata.namespace },
-      status: clean,
-    },
-    fieldManager,
-  );
-  // Status-only echoes start no reconcile: the next one must see this status, not the one before.
-  ctx.cache.devices.assumeWritten(device.metadata.resourceVersion, written);
+  await applyStatus(writer, device, status);
 }

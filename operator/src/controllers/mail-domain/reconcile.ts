@@ -1,28 +1,32 @@
 // The MailDomain controller: reports how many addresses of the domain sit in admitted namespaces.
-import { isDeepStrictEqual } from "node:util";
 import { Ready, reasons } from "../../api/conditions.ts";
-import { apiVersion, kinds } from "../../api/names.ts";
-import type { MailDomainStatus } from "../../api/schemas.ts";
-import type { OperatorContext } from "../../context.ts";
-import { named, resources } from "../../kube/resources.ts";
-import { domainVerdict } from "../../policy/address-claims.ts";
+import type { MailDomain, MailDomainStatus } from "../../api/schemas.ts";
+import { controllerNames, type OperatorContext } from "../../context.ts";
+import { resources } from "../../kube/resources.ts";
 import { setCondition } from "../../policy/conditions.ts";
-import { awaitChange, type Action } from "../../runtime/controller.ts";
+import { domainVerdict } from "../../policy/ownership.ts";
+import { awaitChange, type Reconcile } from "../../runtime/controller.ts";
+import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
 import { indexNames } from "../gather.ts";
 
-export const domainFieldManager = "devicepass-maildomain";
-
-export function reconcileMailDomain(ctx: OperatorContext) {
-  return async (name: string): Promise<Action> => {
+export function reconcileMailDomain(ctx: OperatorContext): Reconcile {
+  const writer: StatusWriter<MailDomain> = {
+    client: ctx.client,
+    resource: resources.mailDomains,
+    fieldManager: controllerNames.domain,
+    events: ctx.events,
+    cache: ctx.cache.domains,
+    fields: ["observedGeneration", "conditions", "addresses"],
+  };
+  return async (name) => {
     const domain = ctx.cache.domains.get(name);
     if (!domain || domain.metadata.deletionTimestamp) return awaitChange;
     const addresses = ctx.cache.addresses.byIndex(indexNames.domain, name);
     const admitted = addresses.filter((a) => domainVerdict(a, ctx.rules).ok).length;
-    const previous = domain.status ?? {};
     const status: MailDomainStatus = {
       observedGeneration: domain.metadata.generation,
       conditions: setCondition(
-        previous.conditions,
+        domain.status?.conditions,
         {
           type: Ready,
           status: "True",
@@ -34,13 +38,7 @@ export function reconcileMailDomain(ctx: OperatorContext) {
       ),
       addresses: admitted,
     };
-    if (isDeepStrictEqual(JSON.parse(JSON.stringify(status)), JSON.parse(JSON.stringify(previous))))
-      return awaitChange;
-    await ctx.client.apply(
-      named(resources.mailDomains, undefined, name, "status"),
-      { apiVersion, kind: kinds.mailDomain.kind, metadata: { name }, status },
-      domainFieldManager,
-    );
+    await applyStatus(writer, domain, status);
     return awaitChange;
   };
 }

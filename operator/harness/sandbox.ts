@@ -2,9 +2,9 @@
 // and the password database namespace created, for trying the user flows by hand.
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ControlPlane } from "../harness/control-plane.ts";
-import { kubectlFor } from "../harness/kubectl.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../src/log.ts";
+import { ControlPlane } from "./control-plane.ts";
+import { kubectlFor } from "./kubectl.ts";
 
 const crdsDir = join(import.meta.dirname, "..", "..", "crds");
 

@@ -1,0 +1,69 @@
+// The passdb controller's triggers: every change that can change an address's file enqueues that
+// address's shard after the batch window (so a burst is one write per shard), our own writes'
+// echoes excepted; a hand edit or deletion of a shard brings it back to be rewritten.
+import { controllerNames, type OperatorContext } from "../../context.ts";
+import { shardName } from "../../passdb/format.ts";
+import { normalizeAddress } from "../../policy/ownership.ts";
+import { Controller, type ControllerSetup } from "../../runtime/controller.ts";
+import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime/triggers.ts";
+import { addressKeyOf, indexNames } from "../gather.ts";
+import { reconcilePassdbShard, type ShardWrites } from "./reconcile.ts";
+
+export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
+  const { cache, config } = ctx;
+  const writes: ShardWrites = { last: new Map() };
+  const controller = new Controller({
+    name: controllerNames.passdb,
+    reconcile: reconcilePassdbShard(ctx, writes),
+    log: ctx.log,
+    // Shards are independent: several written at once.
+    workers: 4,
+    metrics: ctx.metrics,
+  });
+  const shardOfAddress = (mailAddress: string) =>
+    controller.enqueueAfter(
+      shardName(config.passdbSecretPrefix, ctx.database.shardOf(mailAddress)),
+      config.passdbBatchWindowMs,
+    );
+  const shardOfDevice = (namespace: string | undefined, name: string) => {
+    const published = ctx.passdb.published(`${namespace}/${name}`);
+    if (published) shardOfAddress(published.address);
+    const device = cache.devices.get(`${namespace}/${name}`);
+    const address = device && cache.addresses.get(addressKeyOf(device));
+    if (address) shardOfAddress(normalizeAddress(address.spec.address));
+  };
+
+  cache.devices.onChange((device, old, deleted) => {
+    if (deleted || specOrMetadataChanged(device, old))
+      shardOfDevice(device.metadata.namespace, device.metadata.name);
+  });
+  cache.secrets.onChange((secret) => {
+    const owner = secret.metadata.ownerReferences?.find((ref) => ref.controller);
+    if (owner) shardOfDevice(secret.metadata.namespace, owner.name);
+  });
+  cache.addresses.onChange((address, old, deleted) => {
+    if (deleted || specOrMetadataChanged(address, old))
+      shardOfAddress(normalizeAddress(address.spec.address));
+  });
+  cache.domains.onChange((domain, old, deleted) => {
+    if (!deleted && !specChanged(domain, old)) return;
+    for (const a of cache.addresses.byIndex(indexNames.domain, domain.metadata.name))
+      shardOfAddress(normalizeAddress(a.spec.address));
+  });
+  cache.namespaces.onChange((namespace, old, deleted) => {
+    if (!deleted && !labelsChanged(namespace, old)) return;
+    for (const a of cache.addresses.byIndex(indexNames.namespace, namespace.metadata.name))
+      shardOfAddress(normalizeAddress(a.spec.address));
+  });
+  ctx.ownership.onChange((mailAddress) => shardOfAddress(mailAddress));
+  cache.passdbShards.onChange((shard, _old, deleted) => {
+    if (!deleted && writes.last.get(shard.metadata.name) === shard.metadata.resourceVersion) return; // our own write
+    controller.enqueue(shard.metadata.name);
+  });
+  const keys = function* () {
+    for (let i = 0; i < config.passdbShards; i++) yield shardName(config.passdbSecretPrefix, i);
+    for (const shard of cache.passdbShards.list())
+      if (ctx.passdb.shardIndex(shard.metadata.name) === undefined) yield shard.metadata.name;
+  };
+  return { controller, keys };
+}
