@@ -8,7 +8,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY operator/ operator/
+COPY operator/src/ operator/src/
 # tsc emits dist/operator/src/**/*.js, rewriting the sources' .ts imports to .js.
 RUN npm run build
 

@@ -179,7 +179,7 @@ operator_key="$(
     echo "$base_key"
     recipe_of build_operator
     find Dockerfile .dockerignore package.json package-lock.json tsconfig.json tsconfig.build.json \
-      operator -type f ! -path 'operator/test/*' ! -path 'operator/bench/*' ! -name '*.test.ts' -print0 |
+      operator/src -type f ! -name '*.test.ts' -print0 |
       LC_ALL=C sort -z | xargs -0 sha256sum
   } | hash_of
 )"
