@@ -76,7 +76,7 @@ export async function resolveNodeBinaries(env: NodeJS.ProcessEnv = process.env):
   for (const name of nodeBinaryNames) {
     const path = join(dir, name);
     if (!(await isExecutable(path)))
-      throw new Error(`${path} is missing: the node's binaries are incomplete`);
+      throw new Error(`${path} is missing: build-control-plane.sh node builds ${nodeBinaryNames.join(", ")}`);
     found[name] = path;
   }
   return found;

@@ -4,6 +4,7 @@
 // Pods' traffic never leaves that namespace but for the veth to the host: it has no default route,
 // and the host routes only the node's own pod subnet into it (kube-apiserver → pods, tests → pods).
 import { execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { randomBytes, randomInt } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -88,6 +89,25 @@ async function pickNetwork(id: string): Promise<NodeNetwork> {
   }
 }
 
+/** What the node runs from Debian's packages, by path: the message names what to install. */
+const debianTools: [path: string, pkg: string][] = [
+  ["/usr/bin/containerd", "containerd"],
+  ["/usr/bin/ctr", "containerd"],
+  ["/usr/sbin/runc", "runc"],
+  ["/usr/lib/cni/bridge", "containernetworking-plugins"],
+  ["/usr/lib/cni/host-local", "containernetworking-plugins"],
+  ["/usr/lib/cni/loopback", "containernetworking-plugins"],
+  ["/usr/lib/cni/portmap", "containernetworking-plugins"],
+  ["/usr/sbin/iptables", "iptables"],
+];
+
+function checkDebianTools(): void {
+  const missing = new Set<string>();
+  for (const [path, pkg] of debianTools) if (!existsSync(path)) missing.add(pkg);
+  if (missing.size > 0) throw new Error(`the node needs Debian's ${[...missing].join(", ")}: apt-get install ${[...missing].join(" ")}`); // prettier-ignore
+  if (process.getuid?.() !== 0) throw new Error("the node runs containerd and the kubelet: run as root");
+}
+
 /** The cgroup v1 hierarchies mounted under /sys/fs/cgroup (cpu, memory, …, name=systemd). */
 async function cgroupHierarchies(): Promise<string[]> {
   const mounts = await readFile("/proc/self/mounts", "utf8");
@@ -125,6 +145,7 @@ export class NodeCluster {
   /** Builds or finds the images and binaries, starts the node's network, the control plane and the node. */
   static async start(options: NodeClusterOptions = {}): Promise<NodeCluster> {
     const log = options.log ?? (() => {});
+    checkDebianTools();
     const imagesStarted = performance.now();
     const [images, binaries] = await Promise.all([buildImages(), resolveNodeBinaries()]);
     const imagesMs = Math.round(performance.now() - imagesStarted);

@@ -7,7 +7,8 @@ set -u
 owner="$1" dir="$2" cleanup="${3:-}"
 while kill -0 "$owner" 2>/dev/null && [[ -d "$dir" ]]; do sleep 1; done
 [[ -d "$dir" ]] || exit 0
-pids=$(cat "$dir"/pids/* 2>/dev/null)
+# One pid per file, written without a newline: awk ends each file's line (cat would join them).
+pids=$(awk 1 "$dir"/pids/* 2>/dev/null)
 [[ -n "$pids" ]] && kill -TERM $pids 2>/dev/null
 for _ in 1 2 3 4 5 6 7 8 9 10; do
   alive=""

@@ -74,13 +74,15 @@ cleanup_work() {
   rm -rf --one-file-system "$work"
 }
 
-# A Debian root filesystem with the given extra packages (debs cached across builds).
+# A Debian root filesystem with the given extra packages. Its debs are cached across builds, in a
+# folder per image: two debootstraps writing one cache at once corrupt each other's downloads.
 debian_rootfs() {
-  local dir="$1" include="$2"
-  mkdir -p "$IMAGES/debs"
+  local dir="$1" include="$2" debs="$IMAGES/debs-$3"
+  mkdir -p "$debs"
   need debootstrap debootstrap
-  debootstrap --variant=minbase ${include:+--include="$include"} --cache-dir="$IMAGES/debs" \
+  debootstrap --variant=minbase ${include:+--include="$include"} --cache-dir="$debs" \
     "$DEBIAN_SUITE" "$dir" "$DEBIAN_MIRROR"
+  [[ -x "$dir/bin/sh" ]] || { echo "debootstrap left no /bin/sh in $dir" >&2; return 1; }
   # What `docker build` images leave out too: package lists and caches.
   rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/* "$dir"/var/cache/debconf/*-old "$dir"/var/log/*.log
 }
@@ -103,7 +105,7 @@ build_pause() {
 
 build_base() {
   local work="$1" key="$2" rootfs="$1/rootfs"
-  debian_rootfs "$rootfs" ""
+  debian_rootfs "$rootfs" "" base
   install -m 0755 "$NODE_BINARY" "$rootfs/usr/local/bin/node"
   mkdir -p "$work/tmp" "$rootfs/usr/local/lib/node_modules/npm"
   (cd "$work/tmp" && npm pack "npm@$NPM_VERSION" --silent >/dev/null)
@@ -146,7 +148,7 @@ build_operator() {
 
 build_dovecot() {
   local work="$1" key="$2" rootfs="$1/rootfs" uid gid
-  debian_rootfs "$rootfs" "$DOVECOT_PACKAGES"
+  debian_rootfs "$rootfs" "$DOVECOT_PACKAGES" dovecot
   # The package made a self-signed key at install time: an image must not carry a private key.
   rm -f "$rootfs"/etc/dovecot/private/*
   chroot "$rootfs" dovecot --version
@@ -198,7 +200,11 @@ for name in "${wanted[@]}"; do
   case "$name" in
     pause) cached pause "$pause_key" ;;
     base) cached base "$base_key" ;;
-    operator) cached base "$base_key" && cached operator "$operator_key" ;;
+    operator)
+      # Two commands, not `a && b`: errexit must hold inside the recipes.
+      cached base "$base_key"
+      cached operator "$operator_key"
+      ;;
     dovecot) ;;
     *) log "unknown image $name (pause, base, operator, dovecot)"; exit 2 ;;
   esac
