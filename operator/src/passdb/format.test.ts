@@ -169,19 +169,18 @@ describe("validation", () => {
       };
       const { files } = renderShard([{ address: e.address, entries: [e], owner }], big);
       for (const [key, file] of files) {
-        expect(key).toMatch(/^[-._a-zA-Z0-9]{1,253}$/);
+        check(/^[-._a-zA-Z0-9]{1,253}$/.test(key), `key ${JSON.stringify(key)}`);
         for (const row of file.split("\n").filter((l) => l && !l.startsWith("#"))) {
-          const cols = row.split("\t");
-          expect(cols).toHaveLength(4);
-          expect(row).not.toMatch(/[*?\r\0]/);
+          check(row.split("\t").length === 4, `columns of ${JSON.stringify(row)}`);
+          check(!/[*?\r\0]/.test(row), `characters of ${JSON.stringify(row)}`);
         }
       }
       const parsed = parseShard(files);
-      for (const p of parsed.entries) expect(entryProblem(p)).toBeUndefined();
+      for (const p of parsed.entries) check(entryProblem(p) === undefined, `parsed ${JSON.stringify(p)}`);
       // What went in is either rendered exactly or not at all.
-      if (entryProblem(e) === undefined)
-        expect(parsed.entries).toEqual([{ ...e, protocols: [...e.protocols].sort() }]);
-      else expect(parsed.entries).toEqual([]);
+      const want = entryProblem(e) === undefined ? [{ ...e, protocols: [...e.protocols].sort() }] : [];
+      check(JSON.stringify(parsed.entries) === JSON.stringify(want), `entry ${JSON.stringify(e)}`);
     }
+    expect(problems).toEqual([]);
   });
 });
