@@ -17,6 +17,9 @@ export const kinds = {
 /** A changed value of this annotation rotates the password (of a device, or of every device of an address). */
 export const rotateAnnotation = `${group}/rotate`;
 
+/** Who created a MailDevice (request.userInfo.username), set at admission; shown as "who invited". */
+export const createdByAnnotation = `${group}/created-by`;
+
 export const labels = {
   managedBy: "app.kubernetes.io/managed-by",
   component: "app.kubernetes.io/component",
@@ -50,3 +53,17 @@ export const passdbComponent = "passdb";
 export function defaultSecretName(deviceName: string): string {
   return `${deviceName}-mail-credentials`;
 }
+
+/** Invitations (MailDevice delivery Invitation): records and names shared by the operator and the portal. */
+export const invitationNames = {
+  /** app.kubernetes.io/component of an invitation record (a ConfigMap in the operator's namespace). */
+  component: "invitation",
+  /** Name prefix of an invitation record; the rest is the hex SHA-256 of the link's token. */
+  recordPrefix: "devicepass-invitation-",
+  /** Label of a record: the uid of the MailDevice it invites to (to find a device's records). */
+  deviceUidLabel: `${group}/device-uid`,
+  /** The ConfigMap in the operator's namespace with each admitted domain's client settings. */
+  autoconfigConfigMap: "devicepass-autoconfig",
+  /** app.kubernetes.io/component of that ConfigMap. */
+  autoconfigComponent: "autoconfig",
+} as const;
