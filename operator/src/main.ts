@@ -24,6 +24,10 @@ function clusterConfigured(env: NodeJS.ProcessEnv): boolean {
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === "portal") {
+    const { runPortal } = await import("./portal/main.ts");
+    return runPortal(process.argv.slice(3));
+  }
   const cli = parseCommandLine(process.argv.slice(2));
   if (cli.help) {
     process.stdout.write(usage);
