@@ -38,8 +38,8 @@ export function desiredAutoconfigData(
   defaults: ClientSettings,
 ): Record<string, string> {
   const data: Record<string, string> = {};
-  for (const domain of [...domains].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
-    const key = domain.name.toLowerCase();
+  const byKey = domains.map((d) => [d.name.toLowerCase(), d] as const);
+  for (const [key, domain] of byKey.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     if (!domainKeyPattern.test(key) || key.length > 253) continue;
     const settings = inheritSettings(domain.clientSettings, defaults);
     if (Object.keys(settings).length === 0) continue;

@@ -81,9 +81,14 @@ export const invitationRecordDataSchema = z
     [recordKeys.setupCiphertext]: z.string().max(4096).optional(),
     [recordKeys.setupExpiresAt]: z.iso.datetime().optional(),
   })
-  .refine((d) => (d.state === "redeemed") === (d.passwordHash !== undefined && d.redeemedAt !== undefined), {
-    message: "a redeemed record has passwordHash and redeemedAt, and only a redeemed one",
-  })
+  .refine(
+    (d) =>
+      (d.state === "redeemed") === (d.passwordHash !== undefined) &&
+      (d.state === "redeemed") === (d.redeemedAt !== undefined),
+    {
+      message: "a redeemed record has passwordHash and redeemedAt, and only a redeemed one",
+    },
+  )
   .refine((d) => (d.setupCiphertext === undefined) === (d.setupExpiresAt === undefined), {
     message: "setupCiphertext and setupExpiresAt go together",
   });
