@@ -229,8 +229,10 @@ export function createPortalHandler(
   const csrfOk = (req: IncomingMessage, body: string): boolean => {
     const site = req.headers["sec-fetch-site"];
     if (site !== undefined && site !== "same-origin") return false;
+    // Under Referrer-Policy no-referrer browsers send "Origin: null" with a form POST; then only
+    // Sec-Fetch-Site (which the policy does not touch) can say where the form came from.
     const from = req.headers.origin;
-    if (from !== undefined && from !== origin) return false;
+    if (from === "null" ? site !== "same-origin" : from !== undefined && from !== origin) return false;
     if (!(req.headers["content-type"] ?? "").toLowerCase().startsWith("application/x-www-form-urlencoded"))
       return false;
     const field = new URLSearchParams(body).get("csrf") ?? "";
