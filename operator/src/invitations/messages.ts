@@ -14,8 +14,6 @@ const en = {
   inviteHeading: "A password for your device",
   inviteIntroBy: "{invitedBy} invited you to set up a device for the mail address {address}.",
   inviteIntro: "You are invited to set up a device for the mail address {address}.",
-  deviceLabel: "Device",
-  addressLabel: "Mail address",
   invitedByLabel: "Invited by",
   expiresLabel: "Link valid until",
   revealExplain:
@@ -107,8 +105,6 @@ const es: Record<MessageKey, string> = {
     "{invitedBy} le ha invitado a configurar un dispositivo para la dirección de correo electrónico {address}.",
   inviteIntro:
     "Le han invitado a configurar un dispositivo para la dirección de correo electrónico {address}.",
-  deviceLabel: "Dispositivo",
-  addressLabel: "Dirección de correo electrónico",
   invitedByLabel: "Invitación de",
   expiresLabel: "Enlace válido hasta",
   revealExplain:

@@ -54,13 +54,19 @@ button:focus-visible, a.button:focus-visible { outline: 3px solid #9cc0f5; outli
   font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 1.35rem; letter-spacing: 0.06em;
   padding: 8px 12px; border: 1px dashed var(--line); border-radius: 8px; background: #fafbfd; user-select: all; overflow-wrap: anywhere;
 }
-.tables { display: grid; grid-template-columns: repeat(auto-fit, minmax(180px, 1fr)); gap: 12px; }
-table.settings { border-collapse: collapse; width: 100%; border: 1px solid var(--line); border-radius: 8px; font-size: 0.93rem; }
-table.settings caption { text-align: left; font-weight: 600; padding: 0 0 4px; }
-table.settings th, table.settings td { text-align: left; padding: 5px 8px; border-top: 1px solid var(--line); vertical-align: top; }
-table.settings th { color: var(--muted); font-weight: 400; white-space: nowrap; }
+table.settings { border-collapse: collapse; width: 100%; font-size: 0.95rem; }
+table.settings th, table.settings td { text-align: left; padding: 7px 10px 7px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
+table.settings thead th { color: var(--muted); font-weight: 400; }
+table.settings tbody th { font-weight: 600; padding-right: 16px; }
 table.settings td { overflow-wrap: anywhere; }
+@media (max-width: 520px) {
+  table.settings thead { display: none; }
+  table.settings tr { display: block; padding: 6px 0; border-bottom: 1px solid var(--line); }
+  table.settings th, table.settings td { display: inline; border: 0; padding: 0 10px 0 0; }
+  table.settings tbody th { display: block; }
+}
 .qr-row { display: flex; gap: 18px; align-items: center; flex-wrap: wrap; }
+.qr-row p { flex: 1 1 220px; margin: 0; }
 svg.qr { width: 176px; height: 176px; flex: none; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
 .done { margin-top: 24px; color: var(--muted); }
 .status h1 { margin-top: 4px; }

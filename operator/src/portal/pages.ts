@@ -98,8 +98,6 @@ export function invitationPage(
     ? tStrong(language, "inviteIntroBy", { invitedBy: invitation.invitedBy, address: invitation.address })
     : tStrong(language, "inviteIntro", { address: invitation.address });
   const facts: [MessageKey, string][] = [
-    ["deviceLabel", invitation.displayName],
-    ["addressLabel", invitation.address],
     ...(invitation.invitedBy ? [["invitedByLabel", invitation.invitedBy] as [MessageKey, string]] : []),
     ["expiresLabel", formatDate(language, invitation.expiresAt)],
   ];
@@ -126,7 +124,7 @@ const protocolTitle: Record<MailProtocol, MessageKey> = {
 };
 
 function settingsTables(language: Language, invitation: Invitation): string {
-  const tables = (["imap", "pop3", "smtp"] as const)
+  const rows = (["imap", "pop3", "smtp"] as const)
     .filter((p) => invitation.protocols.includes(p))
     .map((p) => [p, invitation.clientSettings[p]] as const)
     .filter(
@@ -134,17 +132,17 @@ function settingsTables(language: Language, invitation: Invitation): string {
         entry[1] !== undefined,
     )
     .map(
-      ([p, e]) => `<table class="settings" data-protocol="${p}">
-<caption>${t(language, protocolTitle[p])}</caption>
-<tr><th scope="row">${t(language, "serverLabel")}</th><td>${htmlEscape(e.host)}</td></tr>
-<tr><th scope="row">${t(language, "portLabel")}</th><td>${e.port}</td></tr>
-<tr><th scope="row">${t(language, "securityLabel")}</th><td>${htmlEscape(e.security)}</td></tr>
-<tr><th scope="row">${t(language, "userNameLabel")}</th><td>${htmlEscape(invitation.address)}</td></tr>
-</table>`,
+      ([p, e]) =>
+        `<tr data-protocol="${p}"><th scope="row">${t(language, protocolTitle[p])}</th><td>${htmlEscape(e.host)}</td><td>${e.port}</td><td>${htmlEscape(e.security)}</td></tr>`,
     );
-  return tables.length > 0
-    ? `<div class="tables">\n${tables.join("\n")}\n</div>`
-    : `<p>${t(language, "noSettings")}</p>`;
+  if (rows.length === 0) return `<p>${t(language, "noSettings")}</p>`;
+  return `<dl class="facts"><dt>${t(language, "userNameLabel")}</dt><dd class="username">${htmlEscape(invitation.address)}</dd></dl>
+<table class="settings">
+<thead><tr><td></td><th scope="col">${t(language, "serverLabel")}</th><th scope="col">${t(language, "portLabel")}</th><th scope="col">${t(language, "securityLabel")}</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody>
+</table>`;
 }
 
 function passwordBlock(language: Language, password: string): string {
