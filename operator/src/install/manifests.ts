@@ -18,6 +18,7 @@ import {
   type PolicyRule,
 } from "./rbac.ts";
 import { appVersion } from "./version.ts";
+import { PortalInstall } from "./portal.ts";
 import { parseValues, type Values, type ValuesInput } from "./values.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
@@ -113,6 +114,7 @@ export class DevicepassInstall extends Construct {
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
     this.disruptionBudget(w, labels, selectorLabels);
+    new PortalInstall(this, "portal", { wiring: w, labels });
   }
 
   private role(

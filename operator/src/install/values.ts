@@ -2,6 +2,7 @@
 // the chart's values.schema.json, and the validation of values handed to the cdk8s constructs.
 import { z } from "zod";
 import { clientSettingsSchema } from "../api/schemas.ts";
+import { portalValuesSchema } from "./portal-values.ts";
 
 const port = (what: string, value: number) =>
   z.number().int().min(1).max(65535).default(value).meta({ description: what });
@@ -143,6 +144,7 @@ export const valuesSchema = z
       })
       .prefault({})
       .meta({ description: "The Dovecot mail server that reads the password database." }),
+    portal: portalValuesSchema,
     logLevel: z
       .enum(["trace", "debug", "info", "warn", "error"])
       .default("info")
@@ -174,6 +176,12 @@ export const valuesSchema = z
         code: "custom",
         path: ["dovecot", "apiKeySecret", "name"],
         message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
+      });
+    if (values.portal.enabled && values.portal.publicUrl === "")
+      ctx.addIssue({
+        code: "custom",
+        path: ["portal", "publicUrl"],
+        message: "portal.publicUrl is required with portal.enabled",
       });
   });
 

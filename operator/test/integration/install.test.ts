@@ -101,6 +101,36 @@ describe("the Helm chart", () => {
         affinity: { nodeAffinity: {} },
       },
     ],
+    [
+      "the invitation portal with an Ingress",
+      {
+        portal: {
+          enabled: true,
+          publicUrl: "https://portal.example.com",
+          replicas: 3,
+          forwardedForHops: 1,
+          ingress: {
+            enabled: true,
+            className: "nginx",
+            host: "portal.example.com",
+            tlsSecret: "portal-tls",
+            annotations: { a: "b" },
+          },
+        },
+      },
+    ],
+    [
+      "the invitation portal, one replica, no Ingress class or TLS, no policy",
+      {
+        portal: {
+          enabled: true,
+          publicUrl: "http://p.test",
+          replicas: 1,
+          ingress: { enabled: true, host: "p.test" },
+          admissionPolicy: { enabled: false },
+        },
+      },
+    ],
   ];
   for (const [name, values] of valueSets) {
     it(`renders the same objects as the cdk8s construct: ${name}`, async () => {

@@ -28,7 +28,7 @@ import {
   type InvitationRecord,
 } from "../../src/invitations/record.ts";
 import { invitationLink, newInvitationToken, tokenHash } from "../../src/invitations/token.ts";
-import { portalRules } from "../../src/install/portal-rbac.ts";
+import { portalAdmissionPolicy, portalRules } from "../../src/install/portal-rbac.ts";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
 import { canI, repoRoot, serviceAccountKubeconfig } from "../install-support.ts";
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
@@ -47,6 +47,8 @@ const fastArgon2 = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 let release: { name: string; dispose: () => Promise<void> };
 let tenant: { name: string; dispose: () => Promise<void> };
 let admin: KubeClient;
+/** The portal's own credentials, to try what it must not do. */
+let asPortal: KubeClient;
 let portal: PortalCli;
 let replica: PortalCli;
 let chromium: HeadlessChromium;
@@ -251,10 +253,16 @@ beforeAll(async () => {
     roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "portal" },
     subjects: [{ kind: "ServiceAccount", name: "portal", namespace: release.name }],
   };
+  // And under the chart's admission policy, which narrows its updates to redemption.
+  const policy = portalAdmissionPolicy({
+    name: `portal-${release.name}`,
+    namespace: release.name,
+    serviceAccount: "portal",
+  });
   const dir = await mkdtemp(join(tmpdir(), "devicepass-portal-rbac-"));
   await writeFile(
     join(dir, "rbac.json"),
-    JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding] }),
+    JSON.stringify({ apiVersion: "v1", kind: "List", items: [role, binding, ...policy] }),
   );
   await kubectl.ok(["apply", "-f", join(dir, "rbac.json")]);
   await admin.create(
@@ -262,6 +270,7 @@ beforeAll(async () => {
     desiredAutoconfigConfigMap(release.name, [{ name: "example.com", clientSettings: settings }], {}),
   );
   const kubeconfig = await serviceAccountKubeconfig(kubectl, release.name, "portal");
+  asPortal = await KubeClient.create(loadKubeConfig(kubeconfig), "devicepass-test-as-portal");
   [portal, replica] = await Promise.all([
     PortalCli.start({ kubeconfig, namespace: release.name }),
     PortalCli.start({ kubeconfig, namespace: release.name }),
@@ -277,6 +286,12 @@ afterAll(async () => {
   await tenant?.dispose();
   await release?.dispose();
   await admin?.close();
+  await asPortal?.close();
+  await kubectl.run([
+    "delete",
+    "validatingadmissionpolicy,validatingadmissionpolicybinding",
+    `portal-${release?.name}`,
+  ]);
   if (timings.length > 0)
     console.log(`POST to redeemed record (ms): ${timings.map((t) => t.toFixed(0)).join(", ")}`);
 });
@@ -652,5 +667,53 @@ describe("the portal over plain HTTP", () => {
     // Nothing of a password in its logs.
     expect(await portal.log()).not.toMatch(/"password":"[A-Za-z0-9]{24}"/);
     expect(await portal.log()).not.toContain("/i/");
+  });
+
+  it("cannot, with its own credentials, write anything but a redemption (the admission policy)", async () => {
+    const invitation = await invite();
+    const record = await readRecord(invitation.name);
+    const refused = async (object: ConfigMapObject) => {
+      const error = await asPortal.replace(configMaps(release.name, object.metadata.name), object).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(error?.message).toMatch(/ValidatingAdmissionPolicy|denied/);
+    };
+    const data = record.configMap.data!;
+    const edit = (change: Record<string, string | undefined>) => {
+      const next: Record<string, string> = { ...data };
+      for (const [k, v] of Object.entries(change))
+        if (v === undefined) delete next[k];
+        else next[k] = v;
+      return { ...record.configMap, data: next };
+    };
+    const hash =
+      "{ARGON2ID}$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";
+    await refused(edit({ invitation: data.invitation!.replace("alice@example.com", "mallory@example.com") }));
+    await refused(edit({ seal: "hmac-sha256:00" }));
+    await refused(edit({ state: "revoked" }));
+    await refused(edit({ extra: "x" }));
+    await refused({
+      ...record.configMap,
+      metadata: { ...record.configMap.metadata, labels: { ...record.configMap.metadata.labels, x: "y" } },
+    });
+    // Any other ConfigMap of the namespace (the Dovecot configuration may live here) is out of reach.
+    const other = await admin.create<ConfigMapObject>(configMaps(release.name), {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "dovecot-config" },
+      data: { "devicepass-passdb.lua": "-- the passdb" },
+    });
+    await refused({ ...other, data: { "devicepass-passdb.lua": "return PASSDB_RESULT_OK" } });
+    // The redemption itself passes, once; un-redeeming does not.
+    const redeemed = await asPortal.replace<ConfigMapObject>(
+      configMaps(release.name, invitation.name),
+      edit({ state: "redeemed", passwordHash: hash, redeemedAt: new Date().toISOString() }),
+    );
+    await refused({ ...redeemed, data: { ...redeemed.data, state: "pending" } });
+    await refused({
+      ...redeemed,
+      data: { ...redeemed.data, passwordHash: hash.replace("m=1024", "m=2048") },
+    });
   });
 });
