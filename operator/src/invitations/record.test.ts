@@ -17,7 +17,7 @@ import {
 import { newInvitationToken, tokenHash } from "./token.ts";
 
 const key = Buffer.alloc(32, 7);
-export const device: MailDevice = {
+const device: MailDevice = {
   apiVersion: "mail.devicepass.io/v1alpha1",
   kind: "MailDevice",
   metadata: {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { languages } from "../invitations/messages.ts";
 import { invitationPage, phoneSetupPage, revealedPage, statusPage, type StatusPageKind } from "./pages.ts";
-import { invitation } from "./profile.test.ts";
+import { invitation } from "./fixtures.test-support.ts";
 
 const hostile = {
   ...invitation,
