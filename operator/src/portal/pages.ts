@@ -220,8 +220,8 @@ export function phoneSetupPage(
     { language, script: true },
     `<h1>${t(language, "setupHeading")}</h1>
 ${deviceCard(language, invitation)}
-${profileSection(language, profilePath, String(minutes))}
 ${passwordBlock(language, password)}
+${profileSection(language, profilePath, String(minutes))}
 <h2>${t(language, "settingsHeading")}</h2>
 ${settingsTables(language, invitation)}`,
   );

@@ -345,6 +345,7 @@ describe("an invitation link in Chromium", () => {
         `smtp ${language === "es" ? "Correo saliente" : "Outgoing mail"} (SMTP) smtp.example.com 587 STARTTLS`,
       ]);
       expect(await textOf(page, "dd.username")).toBe("alice@example.com");
+      await shot(page, `2-password-${language}`);
       // The copy button is the script's: visible with JavaScript, and it copies the password.
       expect(await inPage<boolean>(page, `document.querySelector("button.copy").hidden`)).toBe(false);
       await context.overridePermissions(portal.url, [
@@ -354,7 +355,6 @@ describe("an invitation link in Chromium", () => {
       ]);
       await page.click("button.copy");
       expect(await page.evaluate("navigator.clipboard.readText()")).toBe(password);
-      await shot(page, `2-password-${language}`);
 
       // Reload: the POST again (Chromium resubmits) and a fresh GET both say used.
       const again = await page.reload();
