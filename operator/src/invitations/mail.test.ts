@@ -2,7 +2,7 @@
 // escaped in the HTML part.
 import { describe, expect, it } from "vitest";
 import { invitation } from "../portal/fixtures.test-support.ts";
-import { composeInvitationMail } from "./mail.ts";
+import { composeInvitationMail, parseSmtpRelayFlags } from "./mail.ts";
 
 const link = "https://portal.example.com/i/AAAA";
 
@@ -34,5 +34,38 @@ describe("the invitation e-mail", () => {
   it("says nothing of who invited when nobody is known", () => {
     const mail = composeInvitationMail({ ...invitation, invitedBy: undefined }, link);
     expect(mail.text).toContain("You are invited to set up the device");
+  });
+});
+
+describe("the relay's flags", () => {
+  it("give no relay without a host, and refuse relay flags without one", () => {
+    expect(parseSmtpRelayFlags({})).toBeUndefined();
+    expect(() => parseSmtpRelayFlags({ "smtp-from": "a@b.c" })).toThrow(/--smtp-from needs --smtp-host/);
+  });
+
+  it("default the port from the security, and check each flag", () => {
+    expect(
+      parseSmtpRelayFlags({ "smtp-host": "relay", "smtp-from": "devicepass <noreply@example.com>" }),
+    ).toEqual({
+      host: "relay",
+      port: 587,
+      security: "starttls",
+      from: "devicepass <noreply@example.com>",
+      credentialsDir: undefined,
+      caFile: undefined,
+    });
+    expect(
+      parseSmtpRelayFlags({ "smtp-host": "relay", "smtp-security": "tls", "smtp-from": "a@b.c" })?.port,
+    ).toBe(465);
+    expect(() =>
+      parseSmtpRelayFlags({ "smtp-host": "relay", "smtp-from": "a@b.c", "smtp-security": "ssl" }),
+    ).toThrow(/--smtp-security/);
+    expect(() =>
+      parseSmtpRelayFlags({ "smtp-host": "relay", "smtp-from": "a@b.c", "smtp-port": "0" }),
+    ).toThrow(/--smtp-port/);
+    expect(() => parseSmtpRelayFlags({ "smtp-host": "relay" })).toThrow(/--smtp-from/);
+    expect(() => parseSmtpRelayFlags({ "smtp-host": "relay", "smtp-from": "a@b.c\r\nBcc: x@y.z" })).toThrow(
+      /--smtp-from/,
+    );
   });
 });

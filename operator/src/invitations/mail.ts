@@ -145,3 +145,57 @@ export async function sendInvitationMail(
     transport.close();
   }
 }
+
+/** The operator's command-line flags for the relay: merge into its parseArgs options. */
+export const smtpRelayFlagOptions = {
+  "smtp-host": { type: "string" },
+  "smtp-port": { type: "string" },
+  "smtp-security": { type: "string" },
+  "smtp-from": { type: "string" },
+  "smtp-credentials-dir": { type: "string" },
+  "smtp-ca-file": { type: "string" },
+} as const;
+
+export const smtpRelayUsage = `  --smtp-host HOST               SMTP relay for invitation e-mails (none: links only in Secrets)
+  --smtp-port N                  its port (default: 587 with starttls, 465 with tls, 25 with none)
+  --smtp-security MODE           starttls (default), tls or none (plaintext: loopback only)
+  --smtp-from ADDRESS            From of invitation e-mails, e.g. "devicepass <noreply@example.com>"
+  --smtp-credentials-dir DIR     files username and password (a mounted basic-auth Secret)
+  --smtp-ca-file PATH            CA certificate (PEM) of the relay, when not a public one
+`;
+
+const defaultPorts = { starttls: 587, tls: 465, none: 25 } as const;
+
+/** The relay from the flags; undefined without --smtp-host. Throws naming the flag at fault. */
+export function parseSmtpRelayFlags(
+  values: Partial<Record<keyof typeof smtpRelayFlagOptions, string | undefined>>,
+): SmtpRelay | undefined {
+  const host = values["smtp-host"];
+  if (!host) {
+    const stray = Object.entries(values).find(([, v]) => v !== undefined);
+    if (stray) throw new Error(`--${stray[0]} needs --smtp-host`);
+    return undefined;
+  }
+  const security = values["smtp-security"] ?? "starttls";
+  if (!(smtpSecurities as readonly string[]).includes(security))
+    throw new Error(
+      `--smtp-security must be one of ${smtpSecurities.join(", ")}, got ${JSON.stringify(security)}`,
+    );
+  const mode = security as SmtpRelay["security"];
+  const port = values["smtp-port"] === undefined ? defaultPorts[mode] : Number(values["smtp-port"]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new Error(`--smtp-port must be a port number, got ${JSON.stringify(values["smtp-port"])}`);
+  const from = values["smtp-from"];
+  if (!from || !/^([^<>\r\n]*<)?[^@\s<>]+@[^@\s<>]+>?$/.test(from.trim()))
+    throw new Error(
+      `--smtp-from must be a mail address (optionally "Name <address>"), got ${JSON.stringify(from ?? "")}`,
+    );
+  return {
+    host,
+    port,
+    security: mode,
+    from: from.trim(),
+    credentialsDir: values["smtp-credentials-dir"],
+    caFile: values["smtp-ca-file"],
+  };
+}
