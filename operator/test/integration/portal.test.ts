@@ -108,8 +108,26 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 
+/** What Chromium reported against the pages: script errors, CSP violations, failed loads. */
+const browserComplaints: string[] = [];
+
 async function newPage(context: BrowserContext, language: "en" | "es"): Promise<Page> {
   const page = await context.newPage();
+  page.on("pageerror", (error) => browserComplaints.push(`page error: ${String(error)}`));
+  page.on("console", (m) => {
+    // Closed links answer 404 and 410 on purpose; Chromium logs each such document.
+    if (/^Failed to load resource: the server responded with a status of 4(04|10)\b/.test(m.text())) return;
+    if (m.type() === "error" || /Content Security Policy/i.test(m.text()))
+      browserComplaints.push(`console: ${m.text()}`);
+  });
+  page.on("response", (r) => {
+    if (r.url().includes("/static/") && r.status() !== 200)
+      browserComplaints.push(`asset ${r.url()}: ${r.status()}`);
+  });
+  page.on("requestfailed", (r) => {
+    // A download (the profile) ends its navigation on purpose.
+    if (!r.url().includes("/profile/")) browserComplaints.push(`request failed: ${r.failure()?.errorText}`);
+  });
   await page.setViewport({ width: 820, height: 900 });
   await page.setExtraHTTPHeaders({
     "Accept-Language": language === "es" ? "es-ES,es;q=0.9" : "en-GB,en;q=0.9",
@@ -199,18 +217,22 @@ async function post(
   client: Client,
   link: string,
   form: { cookie?: string; csrf?: string },
-  extra: Record<string, string> = {},
+  /** Headers to add or, undefined, to leave out. */
+  extra: Record<string, string | undefined> = {},
   body?: string,
 ) {
+  const headers: Record<string, string | undefined> = {
+    "content-type": "application/x-www-form-urlencoded",
+    origin: new URL(link).origin,
+    "sec-fetch-site": "same-origin",
+    ...(form.cookie ? { cookie: form.cookie } : {}),
+    ...extra,
+  };
   const res = await client.request(link, {
     method: "POST",
-    headers: {
-      "content-type": "application/x-www-form-urlencoded",
-      origin: new URL(link).origin,
-      "sec-fetch-site": "same-origin",
-      ...(form.cookie ? { cookie: form.cookie } : {}),
-      ...extra,
-    },
+    headers: Object.fromEntries(
+      Object.entries(headers).filter((e): e is [string, string] => e[1] !== undefined),
+    ),
     body: body ?? new URLSearchParams(form.csrf ? { csrf: form.csrf } : {}).toString(),
   });
   return { status: res.statusCode, headers: res.headers, html: await res.body.text() };
@@ -281,6 +303,13 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await chromium?.close();
+  // The server's own measure of a redemption: POST received to the record's update answered.
+  const redeemMs = (await Promise.all([portal, replica].map((p) => p?.log() ?? "")))
+    .join("\n")
+    .split("\n")
+    .filter((l) => l.includes('"redeemed an invitation"'))
+    .map((l) => (JSON.parse(l) as { redeemMs: number }).redeemMs);
+  console.log(`portal: POST received to record redeemed (ms): ${redeemMs.join(", ")}`);
   await portal?.stop();
   await replica?.stop();
   await tenant?.dispose();
@@ -478,6 +507,12 @@ describe("an invitation link in Chromium", () => {
   });
 });
 
+describe("the pages in Chromium, all together", () => {
+  it("raised no script error, CSP violation or failed request", () => {
+    expect(browserComplaints).toEqual([]);
+  });
+});
+
 describe("the portal over plain HTTP", () => {
   it("lets exactly one of two replicas redeem a link, however many requests race", async () => {
     const invitation = await invite();
@@ -514,6 +549,8 @@ describe("the portal over plain HTTP", () => {
       await post(client, invitation.link, { csrf: form.csrf }),
       await post(client, invitation.link, form, { origin: "https://evil.example" }),
       await post(client, invitation.link, form, { "sec-fetch-site": "cross-site" }),
+      // Origin: null (what no-referrer gives) is taken only with Sec-Fetch-Site: same-origin.
+      await post(client, invitation.link, form, { origin: "null", "sec-fetch-site": undefined }),
       await post(client, invitation.link, form, { "content-type": "text/plain" }),
     ];
     for (const r of refusals) expect([r.status, dataStatus(r.html)]).toEqual([403, "formExpired"]);
