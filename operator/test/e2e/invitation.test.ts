@@ -2,7 +2,7 @@
 // through Dovecot) and delivered by LMTP into a mailbox, read back over IMAP; its link followed
 // in Chromium; the password revealed, its hash published into the password database the way the
 // operator does, and a real IMAP login to Dovecot with it.
-import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ImapFlow } from "imapflow";
@@ -30,6 +30,8 @@ import { addressKey, renderAddressFile, type PassdbEntry } from "../../src/passd
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
 
 const kubectl = adminKubectl();
+/** Screenshots of this file (the portal's own tests write theirs beside, in .artifacts/portal/). */
+const artifacts = join(repoRoot, ".artifacts", "portal-email");
 const sealKey = Buffer.alloc(32, 9);
 const relayUser = "invitations@example.com";
 const person = "bob@people.test";
@@ -74,6 +76,7 @@ beforeAll(async () => {
   mail = await MailServer.start({ passdbDir, deliverDomains: ["people.test"] });
   portal = await PortalCli.start({ kubeconfig: inject("kubeconfig"), namespace: release.name });
   chromium = await launchChromium();
+  await mkdir(artifacts, { recursive: true });
 });
 
 afterAll(async () => {
@@ -194,11 +197,11 @@ describe("an invitation sent by e-mail", () => {
     const page = await context.newPage();
     await page.setViewport({ width: 820, height: 900 });
     await page.setContent(html);
-    await page.screenshot({ path: join(repoRoot, ".artifacts", "portal", "8-email-es.png"), fullPage: true });
+    await page.screenshot({ path: join(artifacts, "1-email-es.png"), fullPage: true });
     await Promise.all([page.waitForNavigation(), page.click("a")]);
     expect(page.url()).toBe(link);
     await page.screenshot({
-      path: join(repoRoot, ".artifacts", "portal", "9-from-email-es.png"),
+      path: join(artifacts, "2-from-email-es.png"),
       fullPage: true,
     });
     const clicked = performance.now();

@@ -298,7 +298,6 @@ beforeAll(async () => {
     PortalCli.start({ kubeconfig, namespace: release.name }),
   ]);
   chromium = await launchChromium();
-  await rm(artifacts, { recursive: true, force: true });
 });
 
 afterAll(async () => {
