@@ -146,7 +146,10 @@ async function runOperator(args: string[], options: RunOptions = {}): Promise<vo
 }
 
 /** The programs of the one image, by their first argument. */
-const subcommands: Record<string, (args: string[], options: RunOptions) => Promise<void>> = {};
+const subcommands: Record<string, (args: string[], options: RunOptions) => Promise<void>> = {
+  // The internet-facing invitation portal: loaded only when asked for.
+  portal: async (args) => (await import("./portal/main.ts")).runPortal(args),
+};
 
 /** Runs the program `argv` names (the operator when it names none). */
 export async function main(argv: string[], options: RunOptions = {}): Promise<void> {

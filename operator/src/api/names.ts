@@ -18,8 +18,9 @@ export const kinds = {
 export const rotateAnnotation = `${group}/rotate`;
 
 /**
- * Who created a MailDevice (request.userInfo.username), set by the chart's MutatingAdmissionPolicy.
- * Display only: devicepass never trusts it for a decision.
+ * Who created a MailDevice (request.userInfo.username), set by the chart's MutatingAdmissionPolicy;
+ * shown in the device list and as "who invited" on the portal. Display only: devicepass never
+ * trusts it for a decision.
  */
 export const createdByAnnotation = `${group}/created-by`;
 
@@ -69,3 +70,17 @@ export const defaultSealKeySecretName = "devicepass-seal-key";
 export function defaultSecretName(deviceName: string): string {
   return `${deviceName}-mail-credentials`;
 }
+
+/** Invitations (MailDevice delivery Invitation): records and names shared by the operator and the portal. */
+export const invitationNames = {
+  /** app.kubernetes.io/component of an invitation record (a ConfigMap in the operator's namespace). */
+  component: "invitation",
+  /** Name prefix of an invitation record; the rest is the hex SHA-256 of the link's token. */
+  recordPrefix: "devicepass-invitation-",
+  /** Label of a record: the uid of the MailDevice it invites to (to find a device's records). */
+  deviceUidLabel: `${group}/device-uid`,
+  /** The ConfigMap in the operator's namespace with each admitted domain's client settings. */
+  autoconfigConfigMap: "devicepass-autoconfig",
+  /** app.kubernetes.io/component of that ConfigMap. */
+  autoconfigComponent: "autoconfig",
+} as const;

@@ -6,6 +6,7 @@ import { App, Chart } from "cdk8s";
 import { parse, parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
 import { parseCommandLine } from "../config.ts";
+import { parsePortalCommandLine } from "../portal/main.ts";
 import { chartFiles, readDovecotFiles, valuesYaml } from "./chart.ts";
 import { DevicepassInstall } from "./manifests.ts";
 import { defaultValues, parseValues, type ValuesInput } from "./values.ts";
@@ -319,5 +320,90 @@ describe("RBAC", () => {
     }
     expect(rulesOf(view).flatMap((r) => r.verbs)).toEqual(["get", "list", "watch"]);
     expect(rulesOf(edit).flatMap((r) => r.resources)).toEqual(["mailaddresses", "maildevices"]);
+  });
+});
+
+describe("the invitation portal's objects", () => {
+  const portalValues: ValuesInput = { portal: { enabled: true, publicUrl: "https://portal.example.com" } };
+
+  it("are absent by default, and refused without a public URL", () => {
+    expect(synth().filter((o) => o.metadata.name === "devicepass-portal")).toEqual([]);
+    expect(() => synth({ portal: { enabled: true } })).toThrow(/portal.publicUrl is required/);
+  });
+
+  it("run the operator's image as `portal`, locked down, with a command line the portal parses", () => {
+    const objects = synth(portalValues);
+    const d = find(objects, "Deployment", "devicepass-portal") as K8sObject & {
+      spec: { replicas: number; template: { spec: PodSpec & { securityContext: Record<string, unknown> } } };
+    };
+    const pod = d.spec.template.spec;
+    const container = pod.containers[0]! as Container & { image: string };
+    expect(d.spec.replicas).toBe(2);
+    expect(container.image).toBe(`devicepass:${appVersion}`);
+    expect(container.args[0]).toBe("portal");
+    const parsed = parsePortalCommandLine(container.args.slice(1), {});
+    expect(parsed).toMatchObject({
+      namespace: "devicepass-system",
+      listen: ":8080",
+      setupMinutes: 10,
+      forwardedForHops: 0,
+    });
+    expect("publicUrl" in parsed && parsed.publicUrl.origin).toBe("https://portal.example.com");
+    expect(container.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ["ALL"] },
+    });
+    expect(container.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http" });
+    expect(container.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http" });
+    expect(pod.serviceAccountName).toBe("devicepass-portal");
+    expect(find(objects, "Service", "devicepass-portal")).toBeDefined();
+    expect(find(objects, "PodDisruptionBudget", "devicepass-portal")).toBeDefined();
+  });
+
+  it("hold get and update of ConfigMaps in the release namespace and watch of one, nothing else", () => {
+    const objects = synth(portalValues);
+    const roles = objects.filter(
+      (o) => ["Role", "ClusterRole"].includes(o.kind) && o.metadata.name.includes("portal"),
+    );
+    expect(roles.map((r) => [r.kind, r.metadata.namespace])).toEqual([["Role", "devicepass-system"]]);
+    expect(roles[0]!.rules).toEqual([
+      { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "update"] },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["watch"],
+        resourceNames: ["devicepass-autoconfig"],
+      },
+    ]);
+    const bindings = objects.filter(
+      (o) => o.kind.endsWith("Binding") && JSON.stringify(o).includes("devicepass-portal"),
+    );
+    expect(bindings.map((b) => b.kind).sort()).toEqual(["RoleBinding", "ValidatingAdmissionPolicyBinding"]);
+    expect(objects.some((o) => o.kind === "Ingress")).toBe(false);
+    const withIngress = synth({
+      portal: {
+        ...portalValues.portal,
+        ingress: { enabled: true, host: "portal.example.com", tlsSecret: "tls" },
+      },
+    });
+    expect(find(withIngress, "Ingress", "devicepass-portal").spec).toEqual({
+      rules: [
+        {
+          host: "portal.example.com",
+          http: {
+            paths: [
+              {
+                path: "/",
+                pathType: "Prefix",
+                backend: { service: { name: "devicepass-portal", port: { name: "http" } } },
+              },
+            ],
+          },
+        },
+      ],
+      tls: [{ hosts: ["portal.example.com"], secretName: "tls" }],
+    });
   });
 });

@@ -18,8 +18,9 @@ import {
   type PolicyRule,
 } from "./rbac.ts";
 import { appVersion } from "./version.ts";
-import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
+import { PortalInstall } from "./portal.ts";
 import { secretWritePolicy } from "./secret-policy.ts";
+import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
 export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
@@ -123,6 +124,7 @@ export class DevicepassInstall extends Construct {
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
     this.disruptionBudget(w, labels, selectorLabels);
+    new PortalInstall(this, "portal", { wiring: w, labels });
   }
 
   private role(

@@ -7,6 +7,7 @@ import { passwordLengthBounds } from "../credentials/password.ts";
 
 /** The most shard Secrets a database may have; RBAC names each one the operator may write. */
 export const maxShards = 256;
+import { portalValuesSchema } from "./portal-values.ts";
 
 const port = (what: string, value: number) =>
   z.number().int().min(1).max(65535).default(value).meta({ description: what });
@@ -167,6 +168,7 @@ export const valuesSchema = z
       })
       .prefault({})
       .meta({ description: "The Dovecot mail server that reads the password database." }),
+    portal: portalValuesSchema,
     logLevel: z
       .enum(["trace", "debug", "info", "warn", "error"])
       .default("info")
@@ -227,6 +229,12 @@ export const valueRules: { broken: (v: Values) => boolean; expr: string; path: s
     expr: "and $.Values.dovecot.doveadmUrl (not $.Values.dovecot.apiKeySecret.name)",
     path: "dovecot.apiKeySecret.name",
     message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
+  },
+  {
+    broken: (v) => v.portal.enabled && v.portal.publicUrl === "",
+    expr: "and $.Values.portal.enabled (not $.Values.portal.publicUrl)",
+    path: "portal.publicUrl",
+    message: "portal.publicUrl is required with portal.enabled",
   },
 ];
 

@@ -105,6 +105,36 @@ describe("the Helm chart", () => {
         affinity: { nodeAffinity: {} },
       },
     ],
+    [
+      "the invitation portal with an Ingress",
+      {
+        portal: {
+          enabled: true,
+          publicUrl: "https://portal.example.com",
+          replicas: 3,
+          forwardedForHops: 1,
+          ingress: {
+            enabled: true,
+            className: "nginx",
+            host: "portal.example.com",
+            tlsSecret: "portal-tls",
+            annotations: { a: "b" },
+          },
+        },
+      },
+    ],
+    [
+      "the invitation portal, one replica, no Ingress class or TLS, no policy",
+      {
+        portal: {
+          enabled: true,
+          publicUrl: "http://p.test",
+          replicas: 1,
+          ingress: { enabled: true, host: "p.test" },
+          admissionPolicy: { enabled: false },
+        },
+      },
+    ],
   ];
   for (const [name, values] of valueSets) {
     it(`renders the same objects as the cdk8s construct: ${name}`, async () => {
@@ -209,6 +239,12 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
       watchNamespaces: [mailNs],
       passdb: { namespace: passdbNs, shards: 4 },
       password: { argon2: testArgon2Values },
+      // The portal's pods meet Pod Security restricted too.
+      portal: {
+        enabled: true,
+        publicUrl: "https://portal.example.com",
+        ingress: { enabled: true, host: "portal.example.com" },
+      },
     });
     const result = await helm.run(["install", release, chartDir, "-n", releaseNs, "-f", values]);
     expect(result.code, result.stderr).toBe(0);
@@ -221,6 +257,17 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
     expect(deployment.spec.replicas).toBe(1);
     await kubectl.ok(["get", "configmap", `${release}-dovecot`, "-n", passdbNs]);
     await kubectl.ok(["get", "rolebinding", `${release}-operator`, "-n", mailNs]);
+    for (const kind of ["deployment", "service", "ingress", "role", "rolebinding", "serviceaccount"])
+      await kubectl.ok(["get", kind, `${release}-portal`, "-n", releaseNs]);
+    await kubectl.ok(["get", "validatingadmissionpolicy", `${release}-portal-${releaseNs}`]);
+    const portal = `system:serviceaccount:${releaseNs}:${release}-portal`;
+    expect(await canI(kubectl, portal, ["update", "configmaps", "-n", releaseNs])).toBe(true);
+    for (const args of [
+      ["list", "configmaps", "-n", releaseNs],
+      ["get", "secrets", "-n", releaseNs],
+      ["get", "configmaps", "-n", mailNs],
+    ])
+      expect(await canI(kubectl, portal, args), args.join(" ")).toBe(false);
   });
 
   it("passes the core flows with the ServiceAccount's token: RBAC is enough", async () => {
