@@ -108,6 +108,7 @@ describe("the Helm chart", () => {
     [
       "the invitation portal with an Ingress",
       {
+        watchNamespaces: ["mail"],
         portal: {
           enabled: true,
           publicUrl: "https://portal.example.com",
@@ -126,6 +127,7 @@ describe("the Helm chart", () => {
     [
       "the invitation portal, one replica, no Ingress class or TLS, no policy",
       {
+        allNamespaces: true,
         portal: {
           enabled: true,
           publicUrl: "http://p.test",
