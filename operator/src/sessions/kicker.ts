@@ -1,6 +1,8 @@
 // Kicks a mail address's sessions whenever the database stops accepting one of its passwords,
-// on its own queue: a slow or failing Dovecot never delays revoking the password itself.
-// Failures retry with backoff; every outcome is reported to a callback (events, conditions).
+// on its own queue: a slow or failing Dovecot never delays revoking the password itself. Each
+// kick first flushes the address from Dovecot's auth cache (a cached login must not outlive its
+// password); a change that revokes nothing (a new device) only flushes. Failures retry with
+// backoff; every outcome is reported to a callback (events, conditions).
 import { readFile } from "node:fs/promises";
 import type { Logger } from "../log.ts";
 import { Controller, awaitChange, requeueAfter } from "../runtime/controller.ts";
@@ -21,10 +23,14 @@ export interface SessionKickerOptions {
   repeatAfterMs: number;
 }
 
+/** What an address needs: its auth cache entries dropped, or that and its sessions cut. */
+type SessionAction = "flush" | "kick";
+
 export class SessionKicker {
   private readonly controller: Controller;
   private readonly outcomes = new Map<string, KickOutcome>();
   private readonly repeats = new Set<string>();
+  private readonly pending = new Map<string, SessionAction>();
 
   constructor(options: SessionKickerOptions) {
     this.controller = new Controller({
@@ -33,16 +39,26 @@ export class SessionKicker {
       workers: 2,
       backoff: { baseMs: 500, maxMs: 60_000 },
       reconcile: async (address) => {
+        // A repeat (requeued below) has no pending action: it kicks again.
+        const action = this.pending.get(address) ?? "kick";
+        this.pending.delete(address);
         let result: KickResult;
         try {
-          result = await options.cutter.kick(address);
+          result = await options.cutter.flushAuthCache(address);
+          if (result.ok && action === "kick") result = await options.cutter.kick(address);
         } catch (error) {
           result = { ok: false, message: `doveadm could not be reached: ${(error as Error).message}` };
         }
         const outcome = { ...result, at: new Date() };
-        this.outcomes.set(address, outcome);
-        options.onResult(address, outcome);
-        if (!result.ok) throw new Error(result.message);
+        if (action === "kick" || !result.ok) {
+          this.outcomes.set(address, outcome);
+          options.onResult(address, outcome);
+        }
+        if (!result.ok) {
+          // Retried with backoff; a kick asked meanwhile stays a kick.
+          if (this.pending.get(address) !== "kick") this.pending.set(address, action);
+          throw new Error(result.message);
+        }
         if (this.repeats.delete(address) && options.repeatAfterMs > 0)
           return requeueAfter(options.repeatAfterMs);
         return awaitChange;
@@ -52,7 +68,14 @@ export class SessionKicker {
 
   /** Asks for the address's sessions to be cut (merged with any kick already waiting). */
   kick(address: string): void {
+    this.pending.set(address, "kick");
     this.repeats.add(address);
+    this.controller.enqueue(address);
+  }
+
+  /** Asks for the address's auth cache entries to be dropped, without cutting its sessions. */
+  flush(address: string): void {
+    if (this.pending.get(address) !== "kick") this.pending.set(address, "flush");
     this.controller.enqueue(address);
   }
 
@@ -69,12 +92,11 @@ export class SessionKicker {
   }
 }
 
-/** A cutter that reads the API key file at each kick, so a rotated key Secret is picked up. */
+/** A cutter that reads the API key file at each call, so a rotated key Secret is picked up. */
 export function doveadmFromFile(url: string, apiKeyFile: string): SessionCutter {
+  const client = async () => new DoveadmClient(url, await readFile(apiKeyFile, "utf8"));
   return {
-    async kick(address: string) {
-      const key = await readFile(apiKeyFile, "utf8");
-      return new DoveadmClient(url, key).kick(address);
-    },
+    kick: async (address: string) => (await client()).kick(address),
+    flushAuthCache: async (address: string) => (await client()).flushAuthCache(address),
   };
 }
