@@ -46,6 +46,9 @@ export const finalizers = {
 
 export const passdbComponent = "passdb";
 
+/** The ConfigMap in the database namespace where each passdb-sync sidecar reports what it applied. */
+export const passdbSyncReportComponent = "passdb-sync-report";
+
 /** The default name of a device's credential Secret. */
 export function defaultSecretName(deviceName: string): string {
   return `${deviceName}-mail-credentials`;
