@@ -87,7 +87,12 @@ export class KubeClient {
     this.userAgent = userAgent;
   }
 
-  static async create(kubeConfig: KubeConfig, userAgent = "devicepass"): Promise<KubeClient> {
+  /** `connections`: at most this many at once (each watch holds one for as long as it runs). */
+  static async create(
+    kubeConfig: KubeConfig,
+    userAgent = "devicepass",
+    options: { connections?: number } = {},
+  ): Promise<KubeClient> {
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error("the kubeconfig has no current cluster");
     const opts: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized?: boolean } = {};
@@ -99,7 +104,7 @@ export class KubeClient {
         key: opts.key,
         rejectUnauthorized: cluster.skipTLSVerify !== true,
       },
-      connections: 32,
+      connections: options.connections ?? 32,
       keepAliveTimeout: 30_000,
     });
     const client = new KubeClient(kubeConfig, cluster.server.replace(/\/$/, ""), agent, userAgent);

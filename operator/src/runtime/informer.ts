@@ -30,6 +30,8 @@ export interface InformerOptions<T> {
   namespaces?: readonly string[] | undefined;
   log: Logger;
   labelSelector?: string;
+  /** E.g. `metadata.name=x`: what RBAC needs to let a Role's resourceNames allow a list or watch. */
+  fieldSelector?: string;
   /** Turns what the API server returned into T; undefined skips the object (logged). */
   parse?: (raw: unknown) => T | undefined;
   pageSize?: number;
@@ -153,6 +155,7 @@ export class Informer<T extends HasMetadata> {
     do {
       const page = await this.options.client.list<unknown>(ref, {
         labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
         limit: this.options.pageSize ?? 500,
         continue: continueToken,
       });
@@ -192,6 +195,7 @@ export class Informer<T extends HasMetadata> {
           resourceVersion: version.rv,
           allowWatchBookmarks: true,
           labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
           timeoutSeconds: 240 + Math.floor(Math.random() * 120),
         },
         (event: WatchEvent<unknown>) => {
