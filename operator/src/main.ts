@@ -1,4 +1,5 @@
-// Entry point, wiring only: command line → cluster (or sandbox) → client → operator → signals.
+// Entry point, wiring only: command line → cluster (or sandbox) → client → operator → signals;
+// `devicepass passdb-sync …` runs the sidecar next to Dovecot instead (passdb-sync/command.ts).
 import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -161,7 +162,13 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
+// Subcommands of the one image; each parses its own flags. No subcommand: the operator.
+const [subcommand, ...subcommandArgs] = process.argv.slice(2);
+const run =
+  subcommand === "passdb-sync"
+    ? import("./passdb-sync/command.ts").then(({ runPassdbSync }) => runPassdbSync(subcommandArgs))
+    : main();
+run.catch((error: unknown) => {
   process.stderr.write(`devicepass: ${(error as Error).stack ?? String(error)}\n`);
   process.exit(1);
 });

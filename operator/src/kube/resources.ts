@@ -7,6 +7,7 @@ export const resources = {
   mailDevices: { group, version, plural: kinds.mailDevice.plural },
   mailDomains: { group, version, plural: kinds.mailDomain.plural },
   secrets: { group: "", version: "v1", plural: "secrets" },
+  configMaps: { group: "", version: "v1", plural: "configmaps" },
   events: { group: "", version: "v1", plural: "events" },
   namespaces: { group: "", version: "v1", plural: "namespaces" },
 } satisfies Record<string, ResourceRef>;
