@@ -35,6 +35,15 @@ export interface MailServerOptions {
   log?: (line: string) => void;
   /** Dovecot's auth_debug: logs each passdb step (never passwords: auth_debug_passwords stays off). */
   authDebug?: boolean;
+  /** The Lua passdb's last-login stamp folder (DEVICEPASS_STAMP_DIR); none: no stamps. */
+  stampDir?: string;
+  /** DEVICEPASS_STAMP_INTERVAL, seconds (the shipped 60 unless given). */
+  stampIntervalSeconds?: number;
+  /**
+   * Dovecot's auth cache (auth_cache_size, a TTL, and a cache_key on the Lua passdb); off by default
+   * (as shipped). Only safe when something flushes an address after each change of its file.
+   */
+  authCache?: { size: string; ttl: string; cacheKey: string };
 }
 
 /** An executable from PATH or the sbin folders (root's PATH may lack them under npm). */
@@ -159,6 +168,16 @@ export class MailServer {
       adapt(await example(exampleFiles.auth), exampleFiles.auth, [
         ["/etc/dovecot/devicepass/devicepass-passdb.lua", join(dir, exampleFiles.lua)],
         ["DEVICEPASS_PASSDB_DIR=/run/devicepass/passdb", `DEVICEPASS_PASSDB_DIR=${options.passdbDir}`],
+        ["DEVICEPASS_STAMP_DIR=/run/devicepass/stamps", `DEVICEPASS_STAMP_DIR=${options.stampDir ?? ""}`],
+        ["DEVICEPASS_STAMP_INTERVAL=60", `DEVICEPASS_STAMP_INTERVAL=${options.stampIntervalSeconds ?? 60}`],
+        ...(options.authCache
+          ? ([
+              [
+                "devicepass-passdb.lua blocking=yes",
+                `devicepass-passdb.lua blocking=yes cache_key=${options.authCache.cacheKey}`,
+              ],
+            ] as [string, string][])
+          : []),
       ]),
     );
     await writeFile(
@@ -213,6 +232,13 @@ auth_verbose = yes
 auth_debug = ${options.authDebug === true ? "yes" : "no"}
 # Tests make many failed logins on purpose; the default 2 s delay would only slow them down.
 auth_failure_delay = 0
+${
+  options.authCache
+    ? `auth_cache_size = ${options.authCache.size}
+auth_cache_ttl = ${options.authCache.ttl}
+`
+    : ""
+}
 userdb {
   driver = static
   args = uid=${mailUid} gid=${mailGid} home=${dir}/home/%d/%n
