@@ -29,6 +29,8 @@ Options:
   --doveadm-api-key-file PATH     file holding the doveadm API key (required with --doveadm-url)
   --kick-repeat-seconds N         kick sessions again N seconds later, once the mounted database
                                   has surely reached Dovecot (default: 90; 0 disables)
+  --last-used-precision-seconds N write a device's status.lastUsedAt at most once per N seconds, from
+                                  the logins passdb-sync reports (default: 300)
   --metrics-addr ADDR             serve Prometheus /metrics on ADDR, e.g. :8080 (default: 0, off)
   --health-addr ADDR              serve /healthz and /readyz on ADDR, e.g. :8081 (default: 0, off)
   --log-level LEVEL               trace, debug, info, warn, error, fatal or silent (default: info)
@@ -119,6 +121,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       "require-mail-domain": { type: "boolean" },
       "doveadm-api-key-file": { type: "string" },
       "kick-repeat-seconds": { type: "string" },
+      "last-used-precision-seconds": { type: "string" },
       "metrics-addr": { type: "string" },
       "health-addr": { type: "string" },
       "leader-elect": { type: "boolean" },
@@ -202,6 +205,12 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       },
       defaultClientSettings,
       requireMailDomain: values["require-mail-domain"] ?? env.DEVICEPASS_REQUIRE_MAIL_DOMAIN !== "false",
+      lastUsedPrecisionMs:
+        positiveInt(
+          "last-used-precision-seconds",
+          flag("last-used-precision-seconds", "LAST_USED_PRECISION_SECONDS"),
+          defaultConfig.lastUsedPrecisionMs / 1000,
+        ) * 1000,
       doveadm:
         doveadmUrl && doveadmKeyFile
           ? { url: doveadmUrl, apiKeyFile: doveadmKeyFile, repeatAfterMs: repeatSeconds * 1000 }

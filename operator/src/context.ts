@@ -24,6 +24,8 @@ export interface OperatorConfig {
   workers: number;
   /** Addresses whose domain has no MailDomain get no credentials (off: single-tenant clusters). */
   requireMailDomain: boolean;
+  /** status.lastUsedAt is written at most once per device per this interval (its precision). */
+  lastUsedPrecisionMs: number;
   /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
   doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
 }

@@ -10,6 +10,7 @@ import {
   type MailDomain,
 } from "./api/schemas.ts";
 import { reconcileMailDomain } from "./controllers/mail-domain/reconcile.ts";
+import { LastUsedController, defaultLastUsedPrecisionMs } from "./controllers/last-used/controller.ts";
 import { domainOf } from "./policy/domain.ts";
 import {
   controllerNames,
@@ -47,6 +48,7 @@ export const defaultConfig: OperatorConfig = {
   defaultClientSettings: {},
   workers: 8,
   requireMailDomain: true,
+  lastUsedPrecisionMs: defaultLastUsedPrecisionMs,
   doveadm: undefined,
 };
 
@@ -89,6 +91,8 @@ export class Operator {
   readonly passdb = new PassdbView();
   readonly controllers: { device: Controller; address: Controller; passdb: Controller; domain: Controller };
   readonly sessions: SessionKicker | undefined;
+  /** status.lastUsedAt from the passdb-sync reports (its own informer, queue and field manager). */
+  readonly lastUsed: LastUsedController;
   private readonly abort = new AbortController();
   private informerRuns: Promise<void>[] = [];
   private controllersStarted = false;
@@ -204,6 +208,15 @@ export class Operator {
         metrics,
       }),
     };
+    this.lastUsed = new LastUsedController({
+      client,
+      log,
+      devices: this.cache.devices,
+      namespace: config.passdbNamespace,
+      precisionMs: config.lastUsedPrecisionMs,
+      metrics,
+      now,
+    });
     if (metrics instanceof OperatorMetrics) {
       for (const controller of Object.values(this.controllers))
         metrics.watchQueue(controller.name, controller.queue);
@@ -281,6 +294,8 @@ export class Operator {
   async startCaches(): Promise<void> {
     const signal = this.abort.signal;
     this.informerRuns = Object.values(this.cache).map((informer: Informer<never>) => informer.run(signal));
+    // Not waited for: logins reported by the mail server never hold up the operator's readiness.
+    this.informerRuns.push(this.lastUsed.startCaches(signal));
     await Promise.all(Object.values(this.cache).map((informer: Informer<never>) => informer.synced));
     this.log.info(
       {
@@ -298,6 +313,7 @@ export class Operator {
     this.controllersStarted = true;
     for (const controller of Object.values(this.controllers)) controller.start();
     this.sessions?.start();
+    this.lastUsed.start();
     // Level-based start: every object gets one pass, whatever happened while we were away.
     for (const d of this.cache.devices.list()) this.controllers.device.enqueue(objectKey(d));
     for (const a of this.cache.addresses.list()) this.controllers.address.enqueue(objectKey(a));
@@ -311,7 +327,11 @@ export class Operator {
 
   /** Stops the controllers (reconciles in flight finish), then the caches. */
   async stop(): Promise<void> {
-    await Promise.all([...Object.values(this.controllers).map((c) => c.stop()), this.sessions?.stop()]);
+    await Promise.all([
+      ...Object.values(this.controllers).map((c) => c.stop()),
+      this.sessions?.stop(),
+      this.lastUsed.stop(),
+    ]);
     this.abort.abort();
     await Promise.all(this.informerRuns);
   }

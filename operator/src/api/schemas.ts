@@ -187,6 +187,11 @@ export const mailDeviceStatusSchema = z
       .string()
       .optional()
       .meta({ description: "The address's mail.devicepass.io/rotate value last acted on." }),
+    lastUsedAt: z.string().optional().meta({
+      description:
+        "The device's last successful login at the mail server, to a precision of 5 minutes by default (written at most once per interval).",
+      format: "date-time",
+    }),
   })
   .meta({ description: "Observed state of the MailDevice." });
 
