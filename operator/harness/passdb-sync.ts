@@ -124,11 +124,21 @@ export class PassdbSyncProcess {
     return this.process.pid;
   }
 
-  /** A container restart: the process killed (SIGKILL by default), a new one on the same folders. */
-  async restart(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  /** Stops the process (SIGKILL by default: a crash), keeping its folders as an emptyDir keeps them. */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     await this.process.stop(signal, 5000);
+  }
+
+  /** A new process on the same folders (the container restarted); waits until it is in sync. */
+  async resume(): Promise<void> {
     this.process = this.newProcess();
     await this.launch(60_000);
+  }
+
+  /** A container restart: killed, then started again on the same folders. */
+  async restart(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    await this.kill(signal);
+    await this.resume();
   }
 
   /** SIGTERM, then removes its folders. Idempotent. */
