@@ -42,11 +42,15 @@ local function passdb_dir()
   return dir
 end
 
--- Verified passwords by hash (see the top of this file); emptied whenever it grows this large.
-local max_verified = 4096
+-- Verified passwords by hash (see the top of this file); emptied whenever it grows to
+-- DEVICEPASS_VERIFIED_CACHE_SIZE entries (0: remember nothing, verify every login).
+local max_verified = tonumber(os.getenv("DEVICEPASS_VERIFIED_CACHE_SIZE") or "") or 4096
 local verified, verified_count = {}, 0
 
 local function remember(hash, password)
+  if max_verified <= 0 then
+    return
+  end
   if verified[hash] == nil then
     if verified_count >= max_verified then
       verified, verified_count = {}, 0

@@ -39,6 +39,8 @@ export interface MailServerOptions {
   stampDir?: string;
   /** DEVICEPASS_STAMP_INTERVAL, seconds (the shipped 60 unless given). */
   stampIntervalSeconds?: number;
+  /** DEVICEPASS_VERIFIED_CACHE_SIZE (the shipped 4096 unless given; 0: every login verifies). */
+  verifiedCacheSize?: number;
   /**
    * Dovecot's auth cache (auth_cache_size, a TTL, and a cache_key on the Lua passdb); off by default
    * (as shipped). Only safe when something flushes an address after each change of its file.
@@ -170,6 +172,10 @@ export class MailServer {
         ["DEVICEPASS_PASSDB_DIR=/run/devicepass/passdb", `DEVICEPASS_PASSDB_DIR=${options.passdbDir}`],
         ["DEVICEPASS_STAMP_DIR=/run/devicepass/stamps", `DEVICEPASS_STAMP_DIR=${options.stampDir ?? ""}`],
         ["DEVICEPASS_STAMP_INTERVAL=60", `DEVICEPASS_STAMP_INTERVAL=${options.stampIntervalSeconds ?? 60}`],
+        [
+          "DEVICEPASS_VERIFIED_CACHE_SIZE=4096",
+          `DEVICEPASS_VERIFIED_CACHE_SIZE=${options.verifiedCacheSize ?? 4096}`,
+        ],
         ...(options.authCache
           ? ([
               [
