@@ -49,6 +49,7 @@ describe("the Helm chart", () => {
     const values = await valuesFile({
       watchNamespaces: ["mail"],
       dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
+      passdbSync: { enabled: true, namespace: "dovecot" },
     });
     await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion]);
   });
@@ -100,6 +101,17 @@ describe("the Helm chart", () => {
         tolerations: [{ key: "mail", operator: "Exists", effect: "NoSchedule" }],
         affinity: { nodeAffinity: {} },
       },
+    ],
+    [
+      "the passdb-sync sidecar's access, Dovecot in a namespace of its own",
+      {
+        passdb: { namespace: "mail-db", shards: 5 },
+        passdbSync: { enabled: true, namespace: "dovecot", reportName: "sync-report" },
+      },
+    ],
+    [
+      "the passdb-sync sidecar's access with an existing ServiceAccount",
+      { passdbSync: { enabled: true, serviceAccount: { create: false, name: "imap" } } },
     ],
   ];
   for (const [name, values] of valueSets) {

@@ -2,7 +2,7 @@
 // pod) and writes status.lastUsedAt of MailDevices by server-side apply of the status subresource,
 // under its own field manager, so that it never contends with the MailDevice controller's status.
 // At most one write per device per precision interval (decide.ts), whatever the login rate.
-import { apiVersion, kinds, labels, managedByValue, passdbSyncReportComponent } from "../../api/names.ts";
+import { apiVersion, kinds, labels, passdbSyncReportComponent } from "../../api/names.ts";
 import type { MailDevice } from "../../api/schemas.ts";
 import type { KubeClient } from "../../kube/client.ts";
 import { ApiError } from "../../kube/errors.ts";
@@ -72,7 +72,8 @@ export class LastUsedController {
       ref: resources.configMaps,
       namespaces: [options.namespace],
       log,
-      labelSelector: `${labels.managedBy}=${managedByValue},${labels.component}=${passdbSyncReportComponent}`,
+      // Not managed-by: the chart creates the report (Helm's label), or a sidecar does (devicepass).
+      labelSelector: `${labels.component}=${passdbSyncReportComponent}`,
     });
     this.controller = new Controller({
       name: lastUsedControllerName,
