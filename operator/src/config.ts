@@ -27,8 +27,10 @@ Options:
                                   (single-tenant clusters; default: a MailDomain is required)
   --doveadm-url URL               Dovecot's doveadm HTTP API (http://host:port/doveadm/v1), to cut sessions
   --doveadm-api-key-file PATH     file holding the doveadm API key (required with --doveadm-url)
-  --kick-repeat-seconds N         kick sessions again N seconds later, once the mounted database
-                                  has surely reached Dovecot (default: 90; 0 disables)
+  --kick-repeat-seconds N         kick sessions again N seconds later: only for a Dovecot that reads
+                                  the database from a mounted Secret volume (the kubelet's sync took
+                                  58-81 s), not beside passdb-sync, which kicks once the file is
+                                  written (default: 0, no repeat)
   --last-used-precision-seconds N write a device's status.lastUsedAt at most once per N seconds, from
                                   the logins passdb-sync reports (default: 300)
   --metrics-addr ADDR             serve Prometheus /metrics on ADDR, e.g. :8080 (default: 0, off)
@@ -145,7 +147,8 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
   const doveadmKeyFile = flag("doveadm-api-key-file", "DOVEADM_API_KEY_FILE");
   if (doveadmUrl && !doveadmKeyFile) throw new Error("--doveadm-url needs --doveadm-api-key-file");
   const kickRepeat = flag("kick-repeat-seconds", "KICK_REPEAT_SECONDS");
-  const repeatSeconds = kickRepeat === "0" ? 0 : positiveInt("kick-repeat-seconds", kickRepeat, 90);
+  const repeatSeconds =
+    kickRepeat === undefined || kickRepeat === "0" ? 0 : positiveInt("kick-repeat-seconds", kickRepeat, 0);
   const logLevel = flag("log-level", "LOG_LEVEL") ?? "info";
   if (!logLevels.includes(logLevel))
     throw new Error(`--log-level must be one of ${logLevels.join(", ")}, got ${JSON.stringify(logLevel)}`);

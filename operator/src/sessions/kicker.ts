@@ -17,8 +17,9 @@ export interface SessionKickerOptions {
   log: Logger;
   onResult: (address: string, outcome: KickOutcome) => void;
   /**
-   * Kick once more after this delay: a mounted Secret volume reaches Dovecot only at the kubelet's
-   * next sync, and a client reconnecting before that could still log in with the old password.
+   * Kick once more after this delay (0: never): a mounted Secret volume reaches Dovecot only at the
+   * kubelet's next sync, and a client reconnecting before that could still log in with the old
+   * password. passdb-sync kicks after writing the file instead, so beside it no repeat is needed.
    */
   repeatAfterMs: number;
 }
