@@ -105,33 +105,19 @@ export class Reporter {
     this.timer.unref();
   }
 
-  /** The newest logins that fit in the size bound, so the document never outgrows its ConfigMap. */
+  /** The document, without the oldest logins if it would outgrow its bound (warned once). */
   private document(updatedAt: string): string {
-    const doc: Omit<SyncReportDocument, "format"> = {
-      updatedAt,
-      synced: this.synced,
-      shards: this.shards,
-      lastLogins: this.lastLogins,
-    };
-    let text = renderSyncReport(doc);
-    if (text.length <= this.options.maxBytes) return text;
-    const newest = Object.entries(this.lastLogins).sort(([, a], [, b]) => b - a);
-    // Each entry is `"namespace/device":1795850000,` — about its key's length plus 14 bytes.
-    let budget = this.options.maxBytes - renderSyncReport({ ...doc, lastLogins: {} }).length;
-    const kept: Record<string, number> = {};
-    for (const [device, seconds] of newest) {
-      budget -= device.length + 14;
-      if (budget < 0) break;
-      kept[device] = seconds;
-    }
-    if (!this.truncatedWarned) {
+    const { text, logins, kept } = fitDocument(
+      { updatedAt, synced: this.synced, shards: this.shards, lastLogins: this.lastLogins },
+      this.options.maxBytes,
+    );
+    if (kept < logins && !this.truncatedWarned) {
       this.truncatedWarned = true;
       this.options.log.warn(
-        { devices: newest.length, reported: Object.keys(kept).length, maxBytes: this.options.maxBytes },
+        { devices: logins, reported: kept, maxBytes: this.options.maxBytes },
         "more devices logged in than the report holds; the oldest logins are left out",
       );
     }
-    text = renderSyncReport({ ...doc, lastLogins: kept });
     return text;
   }
 
@@ -210,4 +196,27 @@ export class Reporter {
       .then(() => log.info({ pods: Object.keys(gone) }, "removed the reports of pods gone for an hour"))
       .catch((error: unknown) => log.warn({ err: (error as Error).message }, "cannot prune old reports"));
   }
+}
+
+/**
+ * A report document of at most `maxBytes`: the newest logins that fit, so that the document never
+ * outgrows its ConfigMap (1 MiB for all pods). Pure.
+ */
+export function fitDocument(
+  doc: Omit<SyncReportDocument, "format">,
+  maxBytes: number,
+): { text: string; logins: number; kept: number } {
+  const logins = Object.keys(doc.lastLogins).length;
+  const whole = renderSyncReport(doc);
+  if (Buffer.byteLength(whole) <= maxBytes) return { text: whole, logins, kept: logins };
+  const newest = Object.entries(doc.lastLogins).sort(([, a], [, b]) => b - a);
+  // Each entry is `"namespace/device":1795850000,`: its key's length plus 14 bytes.
+  let budget = maxBytes - Buffer.byteLength(renderSyncReport({ ...doc, lastLogins: {} }));
+  const kept: Record<string, number> = {};
+  for (const [device, seconds] of newest) {
+    budget -= device.length + 14;
+    if (budget < 0) break;
+    kept[device] = seconds;
+  }
+  return { text: renderSyncReport({ ...doc, lastLogins: kept }), logins, kept: Object.keys(kept).length };
 }
