@@ -486,15 +486,22 @@ export async function runMailServerBench(options: MailServerBenchOptions): Promi
     });
     await createAddress(client, "rot", 3);
     for (const n of options.deviceCounts) await createAddress(client, `scale-${n}`, n);
-    await kubectl.ok([
-      "wait",
-      "-n",
-      mailNs,
-      "--for=condition=Ready",
-      "--timeout=900s",
-      "maildevice",
-      "--all",
-    ]);
+    // Polled with the client: kubectl wait gave up on 1,000 devices on a busy machine.
+    const total = options.lastUsedDevices + 3 + options.deviceCounts.reduce((a, b) => a + b, 0);
+    await until(
+      "every device to be Ready",
+      async () => {
+        const list = await client.list<{ status?: { conditions?: { type: string; status: string }[] } }>({
+          ...resources.mailDevices,
+          namespace: mailNs,
+        });
+        const ready = list.items.filter((d) =>
+          d.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+        ).length;
+        return ready === total ? true : (await sleep(1000), undefined);
+      },
+      1_800_000,
+    );
 
     const configs: DovecotConfigResult[] = [];
     let lastUsed: MailServerReport["lastUsed"] | undefined;
