@@ -183,8 +183,11 @@ describe("passdb-sync beside Dovecot (issue 13)", () => {
     ).toBe(true);
     const table = await kubectl.ok(["get", "-n", ns.name, "maildevices"]);
     expect(table.split("\n")[0]).toMatch(/\bLAST USED\b/);
-    // The printer column shows an age ("5s"), not <none>, for the device that logged in.
-    expect(table.split("\n").find((l) => l.startsWith("alice-iphone "))).not.toMatch(/<none>\s+\S+\s+\S+$/);
+    // The device that logged in shows an age under LAST USED (kubectl leaves it blank otherwise),
+    // then ROTATED and AGE.
+    expect(table.split("\n").find((l) => l.startsWith("alice-iphone "))).toMatch(
+      /\sTrue\s+\d+[smh]\S*\s+\d+[smh]\S*\s+\d+[smh]\S*$/,
+    );
 
     // Logins as fast as a client reconnects, for several precision intervals: every value written
     // is at least one interval after the one before, and no more writes than intervals passed.
