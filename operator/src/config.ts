@@ -9,7 +9,8 @@ export const usage = `Usage: devicepass [options]
 
 Runs the devicepass operator against the current cluster ($KUBECONFIG, ~/.kube/config, or the
 in-cluster service account). With no cluster configured, or with --sandbox, it first starts an
-embedded local control plane and installs the CRDs.
+embedded local control plane and installs the CRDs. \`devicepass passdb-sync --help\`: the sidecar
+that runs next to Dovecot.
 
 Options:
   --sandbox                       start the embedded control plane even if a cluster is configured
