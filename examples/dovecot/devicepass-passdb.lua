@@ -9,6 +9,16 @@
 --
 -- Dovecot 2.3 passes no custom parameters to a Lua passdb, so the directory comes from the
 -- environment (`import_environment` in devicepass-auth.conf).
+--
+-- Two things stay in each auth worker's memory between logins:
+-- - the passwords it verified, by hash: a client that reconnects costs one table lookup instead of
+--   one argon2id verification per device. Safe by construction: a verification is a pure function of
+--   (hash, password), and the file is still read at every login, so a rotated or revoked device (its
+--   hash gone from the file) is refused at once. Plaintext stays in the worker's memory, as it does
+--   in Dovecot's own auth cache.
+-- - when it last stamped each device: a successful login touches one small file per device in
+--   DEVICEPASS_STAMP_DIR (if set), at most once per DEVICEPASS_STAMP_INTERVAL seconds per worker;
+--   passdb-sync reads them for the devices' status.lastUsedAt.
 
 local default_dir = "/run/devicepass/passdb"
 
@@ -30,6 +40,58 @@ local function passdb_dir()
     return default_dir
   end
   return dir
+end
+
+-- Verified passwords by hash (see the top of this file); emptied whenever it grows to
+-- DEVICEPASS_VERIFIED_CACHE_SIZE entries (0: remember nothing, verify every login).
+local max_verified = tonumber(os.getenv("DEVICEPASS_VERIFIED_CACHE_SIZE") or "") or 4096
+local verified, verified_count = {}, 0
+
+local function remember(hash, password)
+  if max_verified <= 0 then
+    return
+  end
+  if verified[hash] == nil then
+    if verified_count >= max_verified then
+      verified, verified_count = {}, 0
+    end
+    verified_count = verified_count + 1
+  end
+  verified[hash] = password
+end
+
+-- Last-login stamps: the folder is read once per worker; no folder, no stamps.
+local stamp_dir = os.getenv("DEVICEPASS_STAMP_DIR")
+if stamp_dir == "" then
+  stamp_dir = nil
+end
+local stamp_interval = tonumber(os.getenv("DEVICEPASS_STAMP_INTERVAL") or "") or 60
+local stamped_at = {}
+local stamp_failed = false
+
+-- `namespace/device` -> the stamp file `namespace_device` (neither part can hold `_` or `/`).
+local function stamp(req, device)
+  if stamp_dir == nil or not device:match("^[a-z0-9][-a-z0-9]*/[a-z0-9][-.a-z0-9]*$") then
+    return
+  end
+  local now = os.time()
+  local last = stamped_at[device]
+  if last ~= nil and now - last < stamp_interval then
+    return
+  end
+  stamped_at[device] = now
+  -- A small write to a local folder: it never blocks a login for long, and a failure never fails one.
+  local name = device:gsub("/", "_", 1)
+  local file = io.open(stamp_dir .. "/" .. name, "w")
+  if file == nil then
+    if not stamp_failed then
+      stamp_failed = true
+      req:log_warning("devicepass: cannot write last-login stamps in " .. stamp_dir)
+    end
+    return
+  end
+  file:write(tostring(now))
+  file:close()
 end
 
 -- addressKey(): lower-case (ASCII, as MailAddress only admits ASCII addresses), then every byte
@@ -88,24 +150,38 @@ function auth_password_verify(req, password)
     return dovecot.auth.PASSDB_RESULT_INTERNAL_FAILURE, "cannot read the password database"
   end
 
-  local devices, tried = 0, 0
+  -- address, device, protocols, hash of each device allowed for this service; the address must
+  -- be the login's own (lower-cased).
+  local devices, candidates = 0, {}
   for line in content:gmatch("[^\n]+") do
     if line:sub(1, 1) ~= "#" then
       local f = split_tabs(line)
-      -- address, device, protocols, hash; the address must be the login's own (lower-cased).
       if #f == 4 and f[1]:lower() == user and f[2] ~= "" and f[4] ~= "" then
         devices = devices + 1
         if protocol ~= nil and allows(f[3], protocol) then
-          tried = tried + 1
-          -- Returns 1 on a match; 0 or -1 (with a message that never holds the password) otherwise.
-          if req:password_verify(f[4], password) == 1 then
-            req:log_debug("devicepass: device " .. f[2] .. " matched")
-            return dovecot.auth.PASSDB_RESULT_OK, { userdb_device = f[2] }
-          end
+          candidates[#candidates + 1] = f
         end
       end
     end
   end
+
+  -- A password this worker verified against a hash still in the file: no argon2id needed.
+  for _, f in ipairs(candidates) do
+    if verified[f[4]] == password then
+      stamp(req, f[2])
+      return dovecot.auth.PASSDB_RESULT_OK, { userdb_device = f[2] }
+    end
+  end
+  for _, f in ipairs(candidates) do
+    -- Returns 1 on a match; 0 or -1 (with a message that never holds the password) otherwise.
+    if req:password_verify(f[4], password) == 1 then
+      req:log_debug("devicepass: device " .. f[2] .. " matched")
+      remember(f[4], password)
+      stamp(req, f[2])
+      return dovecot.auth.PASSDB_RESULT_OK, { userdb_device = f[2] }
+    end
+  end
+  local tried = #candidates
 
   if devices == 0 then
     return dovecot.auth.PASSDB_RESULT_USER_UNKNOWN, "no devices for this address"

@@ -1,6 +1,7 @@
 // `npm run bench`: the operator as a separate process against a real control plane, measured for
 // convergence (against the API server's and argon2's own limits), rotation latency, idle cost,
-// restart and memory; prints Markdown tables and writes .bench/report-<N>.json.
+// restart and memory; then the mail server (mail-server.ts); prints Markdown tables and writes
+// .bench/report-<N>.json and .bench/mail-server-<N>.json.
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -47,6 +48,7 @@ import {
 } from "./operator-process.ts";
 import { evaluateTargets, formatReport, percentile, workRatio, type BenchReport } from "./report.ts";
 import { createMailDomain, createNamespace, createWorkload, rotate } from "./workload.ts";
+import { formatMailServerReport, runMailServerBench } from "./mail-server.ts";
 
 const usage = `Usage: npm run bench -- [options]
 
@@ -63,6 +65,16 @@ const usage = `Usage: npm run bench -- [options]
   --report FILE          print the tables of an earlier JSON report, and do nothing else
   --operator-entry FILE  the operator's entry point (default operator/src/main.ts; after
                          npm run build, dist/operator/src/main.js runs it without type stripping)
+
+The mail server (after the above, on its own control plane: Dovecot, passdb-sync, the operator):
+  --mail-rotations N     rotations timed at the IMAP port per Dovecot configuration (default
+                         50, at most --rotations)
+  --mail-devices LIST    devices per address in the login table (default 1,10,20,50)
+  --mail-logins N        logins per cell of the login table (default 20)
+  --last-used-seconds N  length of the last-used run of --devices devices, 10x faster than real
+                         time (default 150)
+  --no-mail-server       skip the mail server
+  --mail-only            only the mail server
 `;
 
 const benchDir = join(import.meta.dirname, "..", "..", ".bench");
@@ -126,6 +138,12 @@ async function main(): Promise<void> {
       "heap-snapshot": { type: "boolean" },
       "operator-entry": { type: "string" },
       report: { type: "string" },
+      "mail-rotations": { type: "string" },
+      "mail-devices": { type: "string" },
+      "mail-logins": { type: "string" },
+      "last-used-seconds": { type: "string" },
+      "no-mail-server": { type: "boolean" },
+      "mail-only": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -142,6 +160,28 @@ async function main(): Promise<void> {
   const rotations = positive("rotations", values.rotations, 200);
   const idleSeconds = positive("idle-seconds", values["idle-seconds"], 60);
   const out = values.out ?? join(benchDir, `report-${devices}.json`);
+  const mailServer = async () => {
+    const report = await runMailServerBench({
+      rotations: positive("mail-rotations", values["mail-rotations"], Math.min(50, rotations)),
+      deviceCounts: (values["mail-devices"] ?? "1,10,20,50")
+        .split(",")
+        .map((n) => positive("mail-devices", n, 1)),
+      logins: positive("mail-logins", values["mail-logins"], 20),
+      lastUsedDevices: devices,
+      lastUsedSeconds: positive("last-used-seconds", values["last-used-seconds"], 150),
+      say,
+    });
+    const file = join(benchDir, `mail-server-${devices}.json`);
+    await mkdir(benchDir, { recursive: true });
+    await writeFile(
+      file,
+      JSON.stringify({ startedAt: new Date().toISOString(), commit: sourceCommit(), ...report }, null, 2) +
+        "\n",
+    );
+    process.stdout.write("\n" + formatMailServerReport(report) + "\n");
+    say(`mail server report written to ${file}`);
+  };
+  if (values["mail-only"]) return mailServer();
   const nodeArgs = values["operator-node-arg"] ?? [];
   if (values["heap-snapshot"]) nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${benchDir}`);
   const operatorArgs = values["operator-arg"] ?? [];
@@ -497,6 +537,7 @@ async function main(): Promise<void> {
     ).catch(() => {});
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   }
+  if (!values["no-mail-server"]) await mailServer();
 }
 
 main().then(

@@ -40,6 +40,17 @@ export interface MailServerOptions {
    * test can read it back over IMAP; any other mail is still thrown away. None by default.
    */
   deliverDomains?: string[];
+  /** The Lua passdb's last-login stamp folder (DEVICEPASS_STAMP_DIR); none: no stamps. */
+  stampDir?: string;
+  /** DEVICEPASS_STAMP_INTERVAL, seconds (the shipped 60 unless given). */
+  stampIntervalSeconds?: number;
+  /** DEVICEPASS_VERIFIED_CACHE_SIZE (the shipped 4096 unless given; 0: every login verifies). */
+  verifiedCacheSize?: number;
+  /**
+   * Dovecot's auth cache (auth_cache_size, a TTL, and a cache_key on the Lua passdb); off by default
+   * (as shipped). Only safe when something flushes an address after each change of its file.
+   */
+  authCache?: { size: string; ttl: string; cacheKey: string };
 }
 
 /** An executable from PATH or the sbin folders (root's PATH may lack them under npm). */
@@ -171,6 +182,20 @@ export class MailServer {
       adapt(await example(exampleFiles.auth), exampleFiles.auth, [
         ["/etc/dovecot/devicepass/devicepass-passdb.lua", join(dir, exampleFiles.lua)],
         ["DEVICEPASS_PASSDB_DIR=/run/devicepass/passdb", `DEVICEPASS_PASSDB_DIR=${options.passdbDir}`],
+        ["DEVICEPASS_STAMP_DIR=/run/devicepass/stamps", `DEVICEPASS_STAMP_DIR=${options.stampDir ?? ""}`],
+        ["DEVICEPASS_STAMP_INTERVAL=60", `DEVICEPASS_STAMP_INTERVAL=${options.stampIntervalSeconds ?? 60}`],
+        [
+          "DEVICEPASS_VERIFIED_CACHE_SIZE=4096",
+          `DEVICEPASS_VERIFIED_CACHE_SIZE=${options.verifiedCacheSize ?? 4096}`,
+        ],
+        ...(options.authCache
+          ? ([
+              [
+                "devicepass-passdb.lua blocking=yes",
+                `devicepass-passdb.lua blocking=yes cache_key=${options.authCache.cacheKey}`,
+              ],
+            ] as [string, string][])
+          : []),
       ]),
     );
     await writeFile(
@@ -226,6 +251,13 @@ auth_verbose = yes
 auth_debug = ${options.authDebug === true ? "yes" : "no"}
 # Tests make many failed logins on purpose; the default 2 s delay would only slow them down.
 auth_failure_delay = 0
+${
+  options.authCache
+    ? `auth_cache_size = ${options.authCache.size}
+auth_cache_ttl = ${options.authCache.ttl}
+`
+    : ""
+}
 userdb {
   driver = static
   args = uid=${mailUid} gid=${mailGid} home=${dir}/home/%d/%n${this.ports.lmtp !== undefined ? " allow_all_users=yes" : ""}

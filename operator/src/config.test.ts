@@ -129,7 +129,7 @@ describe("operator configuration flags", () => {
       passwordLength: 32,
       passdbNamespace: "mail",
       requireMailDomain: false,
-      doveadm: { url: "http://d/doveadm/v1", apiKeyFile: "/k", repeatAfterMs: 90_000 },
+      doveadm: { url: "http://d/doveadm/v1", apiKeyFile: "/k", repeatAfterMs: 0 },
     });
     expect(parseCommandLine([], { DEVICEPASS_REQUIRE_MAIL_DOMAIN: "false" }).config.requireMailDomain).toBe(
       false,

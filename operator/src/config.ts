@@ -40,6 +40,8 @@ export interface OperatorConfig {
   ownershipGraceMs: number;
   /** Every object is reconciled again at this interval, whatever happened (a safety net). */
   resyncPeriodMs: number;
+  /** status.lastUsedAt is written at most once per device per this interval (its precision). */
+  lastUsedPrecisionMs: number;
   /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
   doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
 }
@@ -59,7 +61,8 @@ export const defaults = {
   suspensionGraceMs: 24 * 3_600_000,
   ownershipGraceMs: 24 * 3_600_000,
   resyncPeriodMs: 10 * 60_000,
-  kickRepeatMs: 90_000,
+  kickRepeatMs: 0,
+  lastUsedPrecisionMs: 5 * 60_000,
   leaderElectionId: "devicepass-leader",
   gracefulShutdownMs: 30_000,
   logLevel: "info",
@@ -225,8 +228,14 @@ export const flags = {
   "kick-repeat-seconds": {
     kind: "seconds",
     arg: "N",
-    help: "kick sessions again N seconds later, once a mounted database has surely reached Dovecot (0 disables)",
+    help: "kick sessions again N seconds later: only for a Dovecot that reads the database from a mounted Secret volume (the kubelet's sync took 58-81 s), not beside passdb-sync, which kicks once the file is written (0: no repeat)",
     shownDefault: String(defaults.kickRepeatMs / 1000),
+  },
+  "last-used-precision-seconds": {
+    kind: "seconds",
+    arg: "N",
+    help: "write a device's status.lastUsedAt at most once per N seconds, from the logins passdb-sync reports",
+    shownDefault: String(defaults.lastUsedPrecisionMs / 1000),
   },
   "metrics-addr": {
     kind: "string",
@@ -469,6 +478,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
       suspensionGraceMs: duration("suspension-grace", defaults.suspensionGraceMs),
       ownershipGraceMs: duration("ownership-grace", defaults.ownershipGraceMs),
       resyncPeriodMs: duration("resync-period", defaults.resyncPeriodMs),
+      lastUsedPrecisionMs: seconds("last-used-precision-seconds", defaults.lastUsedPrecisionMs),
       doveadm:
         doveadmUrl && doveadmKeyFile
           ? {

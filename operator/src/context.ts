@@ -5,7 +5,7 @@ import type { OperatorConfig } from "./config.ts";
 import type { SealKey } from "./credentials/seal.ts";
 import type { KubeClient } from "./kube/client.ts";
 import type { EventRecorder } from "./kube/events.ts";
-import type { NamespaceObject, SecretObject } from "./kube/objects.ts";
+import type { ConfigMapObject, NamespaceObject, SecretObject } from "./kube/objects.ts";
 import type { Logger } from "./log.ts";
 import type { DatabaseState } from "./passdb/database-state.ts";
 import type { OwnershipRegistry } from "./passdb/ownership-registry.ts";
@@ -26,6 +26,8 @@ export interface Caches {
   domains: Informer<MailDomain>;
   /** Namespaces, for MailDomain namespace selectors. */
   namespaces: Informer<NamespaceObject>;
+  /** The passdb-sync reports in the database namespace: what each Dovecot pod has and who logged in. */
+  syncReports: Informer<ConfigMapObject>;
 }
 
 export interface Metrics {
@@ -61,4 +63,5 @@ export const controllerNames = {
   passdb: "devicepass-passdb",
   domain: "devicepass-maildomain",
   sessions: "devicepass-sessions",
+  lastUsed: "devicepass-last-used",
 } as const;

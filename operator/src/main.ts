@@ -149,6 +149,8 @@ async function runOperator(args: string[], options: RunOptions = {}): Promise<vo
 const subcommands: Record<string, (args: string[], options: RunOptions) => Promise<void>> = {
   // The internet-facing invitation portal: loaded only when asked for.
   portal: async (args) => (await import("./portal/main.ts")).runPortal(args),
+  // The password database sidecar next to Dovecot.
+  "passdb-sync": async (args) => (await import("./passdb-sync/command.ts")).runPassdbSync(args),
 };
 
 /** Runs the program `argv` names (the operator when it names none). */

@@ -1,6 +1,6 @@
 // The operator's manager: builds the shared caches and state, asks each controller module to set
 // itself up (its triggers, its indexes, its workers), and starts caches, then controllers.
-import { components, labels, managedByValue } from "./api/names.ts";
+import { components, labels, managedByValue, passdbSyncReportComponent } from "./api/names.ts";
 import {
   mailAddressSchema,
   mailDeviceSchema,
@@ -12,6 +12,8 @@ import {
 import type { OperatorConfig } from "./config.ts";
 import { controllerNames, type Caches, type Metrics, type OperatorContext } from "./context.ts";
 import { addIndexes, domainRules } from "./controllers/gather.ts";
+import { isLastUsedEntry } from "./controllers/last-used/reconcile.ts";
+import { setupLastUsedController } from "./controllers/last-used/setup.ts";
 import { setupMailAddressController } from "./controllers/mail-address/setup.ts";
 import { setupMailDeviceController } from "./controllers/mail-device/setup.ts";
 import { setupMailDomainController } from "./controllers/mail-domain/setup.ts";
@@ -19,7 +21,7 @@ import { setupPassdbController } from "./controllers/passdb/setup.ts";
 import type { SealKey } from "./credentials/seal.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
-import type { NamespaceObject, SecretObject } from "./kube/objects.ts";
+import type { ConfigMapObject, NamespaceObject, SecretObject } from "./kube/objects.ts";
 import { resources } from "./kube/resources.ts";
 import type { Logger } from "./log.ts";
 import { DatabaseState } from "./passdb/database-state.ts";
@@ -72,6 +74,8 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       namespaces: config.namespaces,
       log: informerLog,
       parse: parse<MailDevice>(mailDeviceSchema),
+      // When the last-used controller last wrote a device's status: its write budget across restarts.
+      keepManagedFields: isLastUsedEntry,
     }),
     secrets: new Informer<SecretObject>({
       client,
@@ -94,6 +98,14 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       parse: parse<MailDomain>(mailDomainSchema),
     }),
     namespaces: new Informer<NamespaceObject>({ client, ref: resources.namespaces, log: informerLog }),
+    syncReports: new Informer<ConfigMapObject>({
+      client,
+      ref: resources.configMaps,
+      namespaces: [config.passdbNamespace],
+      log: informerLog,
+      // Not managed-by: the chart creates the report (Helm's label), or a sidecar does.
+      labelSelector: `${labels.component}=${passdbSyncReportComponent}`,
+    }),
   };
 }
 
@@ -155,6 +167,7 @@ export class Operator {
       setupMailAddressController(ctx),
       setupPassdbController(ctx),
       setupMailDomainController(ctx),
+      setupLastUsedController(ctx),
     ];
     for (const { controller } of this.controllers) metrics.watchQueue?.(controller.name, controller.queue);
   }

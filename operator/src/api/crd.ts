@@ -136,6 +136,13 @@ export const mailDeviceCrd = customResourceDefinition(
     },
     readyColumn,
     {
+      name: "Last Used",
+      type: "date",
+      jsonPath: ".status.lastUsedAt",
+      description:
+        "The device's last login at the mail server (to the operator's precision, 5 minutes by default).",
+    },
+    {
       name: "Rotated",
       type: "date",
       jsonPath: ".status.passwordGeneratedAt",

@@ -66,6 +66,9 @@ export const finalizers = {
 /** The default name of the operator's seal key Secret (in the operator's own namespace). */
 export const defaultSealKeySecretName = "devicepass-seal-key";
 
+/** The ConfigMap in the database namespace where each passdb-sync sidecar reports what it applied. */
+export const passdbSyncReportComponent = "passdb-sync-report";
+
 /** The default name of a device's credential Secret. */
 export function defaultSecretName(deviceName: string): string {
   return `${deviceName}-mail-credentials`;

@@ -206,6 +206,11 @@ export const mailDeviceStatusSchema = z
         "When a policy change (MailDomain, namespace labels, protocols, device limit) stopped the mail server accepting this device's password. Its Secret is kept for the suspension grace period, so a re-admission within it publishes the same password again; after it, the Secret is deleted.",
       format: "date-time",
     }),
+    lastUsedAt: z.string().optional().meta({
+      description:
+        "The device's last successful login at the mail server, to a precision of 5 minutes by default (written at most once per interval).",
+      format: "date-time",
+    }),
   })
   .meta({ description: "Observed state of the MailDevice." });
 

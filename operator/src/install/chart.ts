@@ -122,16 +122,44 @@ watchNamespaces to narrow that.
 {{- end }}
 
 The password database (argon2id hashes only) is in the Secrets {{ .Values.passdb.secretPrefix }}-00 to
-{{ printf "%s-%02d" .Values.passdb.secretPrefix (sub (int .Values.passdb.shards) 1) }} of namespace {{ default .Release.Namespace .Values.passdb.namespace }}; mount them into Dovecot.
+{{ printf "%s-%02d" .Values.passdb.secretPrefix (sub (int .Values.passdb.shards) 1) }} of namespace {{ default .Release.Namespace .Values.passdb.namespace }}; Dovecot reads them through
+the passdb-sync sidecar (a change reaches it within a second) or a mounted volume (within minutes).
 ${
   dovecotConfigMap
     ? `{{- if .Values.dovecot.configMap.enabled }}
-Dovecot's configuration for it is in ConfigMap {{ .Release.Name }}-dovecot of that namespace.
+Dovecot's configuration for it is in ConfigMap {{ .Release.Name }}-dovecot of namespace {{ default (default .Release.Namespace .Values.passdb.namespace) .Values.passdbSync.namespace }}.
 {{- end }}
 `
     : ""
-}{{- if not .Values.dovecot.doveadmUrl }}
-Set dovecot.doveadmUrl and dovecot.apiKeySecret.name to cut the sessions of revoked passwords.
+}{{- if .Values.passdbSync.enabled }}
+{{- $db := default .Release.Namespace .Values.passdb.namespace }}
+The passdb-sync sidecar may read the shard Secrets and write its report ConfigMap
+{{ .Values.passdbSync.reportName }} in {{ $db }} as ServiceAccount {{ .Values.passdbSync.serviceAccount.name }} of namespace {{ default $db .Values.passdbSync.namespace }}.
+Add it to your Dovecot pods (their folders, fsGroup and the sidecar-only token volume are shown
+in examples/dovecot/kubernetes/dovecot.yaml):
+
+      initContainers:
+        - name: passdb-sync
+          image: {{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+          restartPolicy: Always
+          args:
+            - passdb-sync
+            - --dir=/run/devicepass/passdb
+            - --namespace={{ $db }}
+            - --secret-prefix={{ .Values.passdb.secretPrefix }}
+            - --shards={{ .Values.passdb.shards }}
+            - --report-name={{ .Values.passdbSync.reportName }}
+            - --stamp-dir=/run/devicepass/stamps
+            - --doveadm-url=http://127.0.0.1:8080/doveadm/v1
+            - --doveadm-api-key-file=/run/devicepass/doveadm/api-key
+            - --health-addr=:8081
+          env:
+            - name: POD_NAME
+              valueFrom: { fieldRef: { fieldPath: metadata.name } }
+          startupProbe: { httpGet: { path: /readyz, port: 8081 }, periodSeconds: 1, failureThreshold: 300 }
+{{- else if not .Values.dovecot.doveadmUrl }}
+Set dovecot.doveadmUrl and dovecot.apiKeySecret.name to cut the sessions of revoked passwords, or
+run the passdb-sync sidecar beside Dovecot (passdbSync.enabled), which also does that.
 {{- end }}
 
 Try it:

@@ -176,7 +176,7 @@ describe("the operator's Deployment", () => {
       doveadm: {
         url: "http://dovecot.mail:8080/doveadm/v1",
         apiKeyFile: "/etc/devicepass/doveadm/api-key",
-        repeatAfterMs: 90_000,
+        repeatAfterMs: 0,
       },
     });
     expect(cli).toMatchObject({ metricsAddr: ":9090", healthAddr: ":9091", logLevel: "debug" });
@@ -259,6 +259,12 @@ describe("RBAC", () => {
       "devicepass-passdb-01",
     ]);
     expect(shardRules[1]!.resourceNames!.every((n) => /^devicepass-passdb-\d{2,3}$/.test(n))).toBe(true);
+    // The passdb-sync reports, read by the last-used controller.
+    expect(shardRules[2]).toEqual({
+      apiGroups: [""],
+      resources: ["configmaps"],
+      verbs: ["get", "list", "watch"],
+    });
     expect(rulesOf(find(objects, "Role", "devicepass-operator-namespace", "devicepass-system"))).toEqual([
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
       { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: ["devicepass-seal-key"] },
@@ -266,6 +272,72 @@ describe("RBAC", () => {
     ]);
     const everything = objects.filter((o) => "rules" in o).flatMap(rulesOf);
     expect(everything.flatMap((r) => [...r.verbs, ...r.resources, ...r.apiGroups])).not.toContain("*");
+  });
+
+  it("gives a passdb-sync sidecar read access to the shards by name and its report, only when enabled", () => {
+    expect(synth().filter((o) => o.metadata.name.includes("passdb-sync"))).toEqual([]);
+    const objects = synth({
+      passdb: { shards: 2, namespace: "mail-db" },
+      passdbSync: { enabled: true, namespace: "dovecot" },
+    });
+    expect(rulesOf(find(objects, "Role", "devicepass-passdb-sync", "mail-db"))).toEqual([
+      {
+        apiGroups: [""],
+        resources: ["secrets"],
+        verbs: ["list", "watch"],
+        resourceNames: ["devicepass-passdb-00", "devicepass-passdb-01"],
+      },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["patch"],
+        resourceNames: ["devicepass-passdb-sync"],
+      },
+    ]);
+    const binding = find(objects, "RoleBinding", "devicepass-passdb-sync", "mail-db") as K8sObject & {
+      subjects: { kind: string; name: string; namespace: string }[];
+    };
+    expect(binding.subjects).toEqual([
+      expect.objectContaining({ kind: "ServiceAccount", name: "dovecot", namespace: "dovecot" }),
+    ]);
+    const account = find(objects, "ServiceAccount", "dovecot", "dovecot") as K8sObject & {
+      automountServiceAccountToken: boolean;
+    };
+    expect(account.automountServiceAccountToken).toBe(false);
+    const report = find(objects, "ConfigMap", "devicepass-passdb-sync", "mail-db");
+    expect(report.metadata.labels).toMatchObject({ "app.kubernetes.io/component": "passdb-sync-report" });
+    // An existing ServiceAccount: none created.
+    const own = synth({ passdbSync: { enabled: true, serviceAccount: { create: false, name: "imap" } } });
+    expect(own.filter((o) => o.kind === "ServiceAccount").map((o) => o.metadata.name)).toEqual([
+      "devicepass",
+    ]);
+  });
+
+  it("gives the sidecar exactly what examples/dovecot/kubernetes/passdb-sync-rbac.yaml gives it", () => {
+    const shipped = parseAllDocuments(
+      readFileSync(join(root, "examples", "dovecot", "kubernetes", "passdb-sync-rbac.yaml"), "utf8"),
+    ).map((d) => d.toJS() as K8sObject);
+    const chart = synth({ passdbSync: { enabled: true, namespace: "mail-server" } });
+    for (const kind of ["Role", "RoleBinding"]) {
+      const ours = find(chart, kind, "devicepass-passdb-sync", "devicepass-system");
+      const theirs = find(shipped, kind, "devicepass-passdb-sync", "devicepass-system");
+      const { metadata: _a, ...oursBody } = ours;
+      const { metadata: _b, ...theirsBody } = theirs;
+      // cdk8s writes apiGroup "" on ServiceAccount subjects; the API server treats both alike.
+      const subjects = (o: Record<string, unknown>) =>
+        ((o.subjects as Record<string, unknown>[] | undefined) ?? []).map(
+          ({ apiGroup: _g, ...rest }) => rest,
+        );
+      expect({ ...theirsBody, subjects: subjects(theirsBody) }).toEqual({
+        ...oursBody,
+        subjects: subjects(oursBody),
+      });
+    }
+    expect(find(shipped, "ConfigMap", "devicepass-passdb-sync", "devicepass-system").metadata.labels).toEqual(
+      {
+        "app.kubernetes.io/component": "passdb-sync-report",
+      },
+    );
   });
 
   it("binds the Secret rules in the watched namespaces only, or cluster-wide with allNamespaces", () => {

@@ -17,6 +17,7 @@ import {
   watchedNamespaceRules,
   type PolicyRule,
 } from "./rbac.ts";
+import { passdbSyncAccess } from "./passdb-sync.ts";
 import { appVersion } from "./version.ts";
 import { PortalInstall } from "./portal.ts";
 import { secretWritePolicy } from "./secret-policy.ts";
@@ -121,7 +122,13 @@ export class DevicepassInstall extends Construct {
     this.rbac(w, labels, passdbNamespace);
     secretWritePolicy(new Construct(this, "secret-policy"), { release: w.release, labels, passdbNamespace });
     this.userRoles(labels);
-    if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
+    // Where Dovecot runs: the database namespace, unless passdb-sync lets it run elsewhere.
+    const dovecotNamespace = w.computed(
+      (v) => v.passdbSync.namespace || v.passdb.namespace || namespace,
+      "default (default $.Release.Namespace $.Values.passdb.namespace) $.Values.passdbSync.namespace",
+    );
+    if (props.dovecotFiles) this.dovecotConfig(w, labels, dovecotNamespace, props.dovecotFiles);
+    passdbSyncAccess(this, w, { labels, passdbNamespace, dovecotNamespace, patchFinalJson });
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
     this.disruptionBudget(w, labels, selectorLabels);
     new PortalInstall(this, "portal", { wiring: w, labels });
@@ -282,11 +289,11 @@ export class DevicepassInstall extends Construct {
     );
   }
 
-  /** The Dovecot configuration shipped with devicepass, where Dovecot mounts the password database. */
+  /** The Dovecot configuration shipped with devicepass, in Dovecot's namespace. */
   private dovecotConfig(
     w: Wiring,
     labels: Record<string, string>,
-    passdbNamespace: string,
+    dovecotNamespace: string,
     files: Record<string, string>,
   ): void {
     const group = new Construct(this, "dovecot-configmap");
@@ -296,7 +303,7 @@ export class DevicepassInstall extends Construct {
       "$.Values.dovecot.configMap.enabled",
       () => {
         const configMap = new kplus.ConfigMap(group, "dovecot", {
-          metadata: { name: `${w.release.name}-dovecot`, namespace: passdbNamespace, labels },
+          metadata: { name: `${w.release.name}-dovecot`, namespace: dovecotNamespace, labels },
         });
         for (const [file, text] of Object.entries(files).sort(([a], [b]) => (a < b ? -1 : 1)))
           configMap.addData(file, text);

@@ -56,6 +56,22 @@ export function passdbRules(shardNames: string[]): PolicyRule[] {
   return [
     { apiGroups: [""], resources: ["secrets"], verbs: ["get", "list", "watch", "create"] },
     { apiGroups: [""], resources: ["secrets"], verbs: ["update", "delete"], resourceNames: shardNames },
+    // The passdb-sync reports (last logins, shard versions on disk), watched by label: read only.
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["get", "list", "watch"] },
+  ];
+}
+
+/**
+ * The passdb-sync sidecar's, in the password database namespace: read the shard Secrets by name,
+ * and patch its report, nothing else. A Role's resourceNames allow a list or watch only when the
+ * request selects that one name (`fieldSelector=metadata.name=…`, checked on kube-apiserver
+ * 1.35): so the sidecar watches each shard on its own, and can read no other Secret. The report
+ * ConfigMap is created by the install (a create cannot be limited by name).
+ */
+export function passdbSyncRules(shardNames: string[], reportName: string): PolicyRule[] {
+  return [
+    { apiGroups: [""], resources: ["secrets"], verbs: ["list", "watch"], resourceNames: shardNames },
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["patch"], resourceNames: [reportName] },
   ];
 }
 

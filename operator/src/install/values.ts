@@ -8,6 +8,7 @@ import { passwordLengthBounds } from "../credentials/password.ts";
 /** The most shard Secrets a database may have; RBAC names each one the operator may write. */
 export const maxShards = 256;
 import { portalValuesSchema } from "./portal-values.ts";
+import { defaultSyncReportName } from "../passdb/sync-report.ts";
 
 const port = (what: string, value: number) =>
   z.number().int().min(1).max(65535).default(value).meta({ description: what });
@@ -154,13 +155,13 @@ export const valuesSchema = z
           .default(defaults.kickRepeatMs / 1000)
           .meta({
             description:
-              "Kick sessions again this many seconds later, once the mounted database has reached Dovecot; 0 disables.",
+              "Kick sessions again this many seconds later: only where Dovecot reads the database from a mounted Secret volume (the kubelet's sync, about a minute), not with passdb-sync, which kicks once the file is written; 0 disables.",
           }),
         configMap: z
           .strictObject({
             enabled: z.boolean().default(true).meta({
               description:
-                "Install the Dovecot configuration of examples/dovecot/ as ConfigMap <release>-dovecot in the password database namespace.",
+                "Install the Dovecot configuration of examples/dovecot/ as ConfigMap <release>-dovecot in Dovecot's namespace (passdbSync.namespace, else the password database namespace).",
             }),
           })
           .prefault({})
@@ -169,6 +170,38 @@ export const valuesSchema = z
       .prefault({})
       .meta({ description: "The Dovecot mail server that reads the password database." }),
     portal: portalValuesSchema,
+    passdbSync: z
+      .strictObject({
+        enabled: z.boolean().default(false).meta({
+          description:
+            "Install what a devicepass passdb-sync sidecar in your Dovecot pods needs: its Role and RoleBinding in the password database namespace (read the shard Secrets by name, patch the report), the empty report ConfigMap, and optionally its ServiceAccount.",
+        }),
+        namespace: z
+          .union([kubernetesName, z.literal("")])
+          .default("")
+          .meta({
+            description:
+              "Namespace of the Dovecot pods (their ServiceAccount, and the Dovecot ConfigMap); empty means the password database namespace.",
+          }),
+        serviceAccount: z
+          .strictObject({
+            create: z
+              .boolean()
+              .default(true)
+              .meta({ description: "Create the ServiceAccount in that namespace." }),
+            name: kubernetesName
+              .default("dovecot")
+              .meta({ description: "The Dovecot pods' ServiceAccount." }),
+          })
+          .prefault({})
+          .meta({ description: "The ServiceAccount the Dovecot pods (and so the sidecar) run as." }),
+        reportName: kubernetesName.default(defaultSyncReportName).meta({
+          description:
+            "The report ConfigMap in the password database namespace (the sidecar's --report-name), where each Dovecot pod says what it has on disk and who logged in.",
+        }),
+      })
+      .prefault({})
+      .meta({ description: "The passdb-sync sidecar beside Dovecot (devicepass passdb-sync)." }),
     logLevel: z
       .enum(["trace", "debug", "info", "warn", "error"])
       .default("info")

@@ -85,7 +85,12 @@ export class KubeClient {
     this.userAgent = userAgent;
   }
 
-  static create(connection: ClusterConnection, userAgent = "devicepass"): KubeClient {
+  /** `connections`: at most this many at once (each watch holds one for as long as it runs). */
+  static create(
+    connection: ClusterConnection,
+    userAgent = "devicepass",
+    options: { connections?: number } = {},
+  ): KubeClient {
     const agent = new Agent({
       connect: {
         ca: connection.ca,
@@ -93,15 +98,19 @@ export class KubeClient {
         key: connection.key,
         rejectUnauthorized: !connection.skipTLSVerify,
       },
-      connections: 32,
+      connections: options.connections ?? 32,
       keepAliveTimeout: 30_000,
     });
     return new KubeClient(connection, agent, userAgent);
   }
 
   /** A client for the kubeconfig at `path` (or kubectl's search, or the in-cluster account). */
-  static async fromKubeconfig(path?: string, userAgent?: string): Promise<KubeClient> {
-    return KubeClient.create(await loadClusterConnection(path), userAgent);
+  static async fromKubeconfig(
+    path?: string,
+    userAgent?: string,
+    options: { connections?: number } = {},
+  ): Promise<KubeClient> {
+    return KubeClient.create(await loadClusterConnection(path), userAgent, options);
   }
 
   private async headers(contentType?: string): Promise<Record<string, string>> {

@@ -30,6 +30,10 @@ export interface InformerOptions<T> {
   namespaces?: readonly string[] | undefined;
   log: Logger;
   labelSelector?: string;
+  /** E.g. `metadata.name=x`: what RBAC needs to let a Role's resourceNames allow a list or watch. */
+  fieldSelector?: string;
+  /** managedFields entries to keep (reduced to manager, subresource and time); the rest are dropped. */
+  keepManagedFields?: (entry: { manager?: unknown; subresource?: unknown }) => boolean;
   /** Turns what the API server returned into T; undefined skips the object (logged). */
   parse?: (raw: unknown) => T | undefined;
   pageSize?: number;
@@ -93,9 +97,20 @@ export class Informer<T extends HasMetadata> {
   }
 
   private parse(raw: unknown): T | undefined {
-    // The cache keeps what controllers read: managedFields (often most of an object) never.
+    // The cache keeps what controllers read: managedFields (often most of an object) only as far
+    // as a controller asks.
     const meta = (raw as { metadata?: { managedFields?: unknown } } | undefined)?.metadata;
-    if (meta?.managedFields !== undefined) delete meta.managedFields;
+    if (meta?.managedFields !== undefined) {
+      const keep = this.options.keepManagedFields;
+      const kept =
+        keep && Array.isArray(meta.managedFields)
+          ? (meta.managedFields as { manager?: unknown; subresource?: unknown; time?: unknown }[])
+              .filter(keep)
+              .map(({ manager, subresource, time }) => ({ manager, subresource, time }))
+          : [];
+      if (kept.length > 0) meta.managedFields = kept;
+      else delete meta.managedFields;
+    }
     if (!this.options.parse) return raw as T;
     const parsed = this.options.parse(raw);
     if (!parsed)
@@ -162,6 +177,7 @@ export class Informer<T extends HasMetadata> {
     do {
       const page = await this.options.client.list<unknown>(ref, {
         labelSelector: this.options.labelSelector,
+        fieldSelector: this.options.fieldSelector,
         limit: this.options.pageSize ?? 500,
         continue: continueToken,
       });
@@ -201,6 +217,7 @@ export class Informer<T extends HasMetadata> {
           resourceVersion: version.rv,
           allowWatchBookmarks: true,
           labelSelector: this.options.labelSelector,
+          fieldSelector: this.options.fieldSelector,
           timeoutSeconds: 240 + Math.floor(Math.random() * 120),
         },
         (event: WatchEvent<unknown>) => {

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DoveadmClient, interpretKickResponse } from "./doveadm.ts";
+import { DoveadmClient, interpretFlushResponse, interpretKickResponse } from "./doveadm.ts";
 
 describe("interpretKickResponse", () => {
   it("treats a response and 'no sessions' (exit code 68) as success", () => {
@@ -18,6 +18,14 @@ describe("interpretKickResponse", () => {
   });
 });
 
+describe("interpretFlushResponse", () => {
+  it("treats a response as success and anything else as a failure", () => {
+    expect(interpretFlushResponse('[["doveadmResponse",[{"entries":"2"}],"t"]]').ok).toBe(true);
+    expect(interpretFlushResponse('[["error",{"type":"exitCode","exitCode":75},"t"]]').ok).toBe(false);
+    expect(interpretFlushResponse("<html>").ok).toBe(false);
+  });
+});
+
 describe("DoveadmClient", () => {
   const seen: { auth?: string | undefined; body: string }[] = [];
   const server = createServer((req: IncomingMessage, res) => {
@@ -29,7 +37,9 @@ describe("DoveadmClient", () => {
         res.writeHead(401).end();
         return;
       }
-      res.writeHead(200, { "content-type": "application/json" }).end('[["doveadmResponse",[],"x"]]');
+      const [[command]] = JSON.parse(body) as [[string]];
+      const answer = command === "authCacheFlush" ? '[{"entries":"1"}]' : "[]";
+      res.writeHead(200, { "content-type": "application/json" }).end(`[["doveadmResponse",${answer},"x"]]`);
     });
   });
   let url = "";
@@ -48,6 +58,16 @@ describe("DoveadmClient", () => {
     expect(JSON.parse(seen.at(-1)!.body)).toEqual([
       ["kick", { mask: ["alice@example.com"] }, expect.any(String)],
     ]);
+  });
+
+  it("posts an auth cache flush for the address", async () => {
+    expect((await new DoveadmClient(url, "s3cret").flushAuthCache("alice@example.com")).ok).toBe(true);
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual([
+      ["authCacheFlush", { user: ["alice@example.com"] }, expect.any(String)],
+    ]);
+    expect((await new DoveadmClient(url, "wrong").flushAuthCache("alice@example.com")).message).toContain(
+      "HTTP 401",
+    );
   });
 
   it("sends the key byte for byte, as Dovecot read it from the same file", async () => {

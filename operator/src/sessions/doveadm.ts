@@ -1,4 +1,5 @@
-// Cuts a mail address's open IMAP/POP3 sessions through Dovecot's doveadm HTTP API (`kick`).
+// Cuts a mail address's open IMAP/POP3 sessions through Dovecot's doveadm HTTP API (`kick`), and
+// drops the address's entries from Dovecot's auth cache (`auth cache flush`).
 import { request } from "undici";
 
 export interface KickResult {
@@ -9,6 +10,8 @@ export interface KickResult {
 
 export interface SessionCutter {
   kick(address: string): Promise<KickResult>;
+  /** Forgets the address's cached logins, so that the next login reads the database again. */
+  flushAuthCache(address: string): Promise<KickResult>;
 }
 
 /** doveadm's "not found": the user had no sessions to kick. */
@@ -27,20 +30,46 @@ export class DoveadmClient implements SessionCutter {
     this.timeoutMs = timeoutMs;
   }
 
-  async kick(address: string): Promise<KickResult> {
+  kick(address: string): Promise<KickResult> {
+    return this.run("kick", { mask: [address] }).then((r) => (r.ok ? interpretKickResponse(r.message) : r));
+  }
+
+  flushAuthCache(address: string): Promise<KickResult> {
+    return this.run("authCacheFlush", { user: [address] }).then((r) =>
+      r.ok ? interpretFlushResponse(r.message) : r,
+    );
+  }
+
+  /** POSTs one command; ok with the body as message on HTTP 200. */
+  private async run(command: string, parameters: Record<string, unknown>): Promise<KickResult> {
     const tag = `devicepass-${Date.now()}`;
     const res = await request(this.url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: this.authorization },
-      body: JSON.stringify([["kick", { mask: [address] }, tag]]),
+      body: JSON.stringify([[command, parameters, tag]]),
       headersTimeout: this.timeoutMs,
       bodyTimeout: this.timeoutMs,
     });
     const text = await res.body.text();
     if (res.statusCode !== 200)
       return { ok: false, message: `doveadm answered HTTP ${res.statusCode}: ${text.slice(0, 200)}` };
-    return interpretKickResponse(text);
+    return { ok: true, message: text };
   }
+}
+
+/** Reads doveadm's answer to one `auth cache flush`: `[["doveadmResponse",[{"entries":"2"}],tag]]`. */
+export function interpretFlushResponse(text: string): KickResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { ok: false, message: `doveadm answered something that is not JSON: ${text.slice(0, 200)}` };
+  }
+  const first = Array.isArray(parsed) ? (parsed[0] as unknown[] | undefined) : undefined;
+  if (Array.isArray(first) && first[0] === "doveadmResponse")
+    return { ok: true, message: "The auth cache entries of the address were flushed." };
+  const body: unknown = Array.isArray(first) ? first[1] : parsed;
+  return { ok: false, message: `doveadm auth cache flush failed: ${JSON.stringify(body).slice(0, 200)}` };
 }
 
 /** Reads doveadm's `[[type, body, tag]]` answer to one kick command. */

@@ -51,6 +51,7 @@ describe("the Helm chart", () => {
     const values = await valuesFile({
       watchNamespaces: ["mail"],
       dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
+      passdbSync: { enabled: true, namespace: "dovecot" },
     });
     await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion]);
   });
@@ -136,6 +137,18 @@ describe("the Helm chart", () => {
           admissionPolicy: { enabled: false },
         },
       },
+    ],
+    [
+      "the passdb-sync sidecar's access, Dovecot in a namespace of its own",
+      {
+        watchNamespaces: ["mail"],
+        passdb: { namespace: "mail-db", shards: 5 },
+        passdbSync: { enabled: true, namespace: "dovecot", reportName: "sync-report" },
+      },
+    ],
+    [
+      "the passdb-sync sidecar's access with an existing ServiceAccount",
+      { allNamespaces: true, passdbSync: { enabled: true, serviceAccount: { create: false, name: "imap" } } },
     ],
   ];
   for (const [name, values] of valueSets) {
