@@ -17,6 +17,13 @@ export const kinds = {
 /** A changed value of this annotation rotates the password (of a device, or of every device of an address). */
 export const rotateAnnotation = `${group}/rotate`;
 
+/**
+ * The user that created a MailDevice (`request.userInfo.username`), written by the API server's
+ * admission policy at creation and never changed (install/admission.ts). For display only:
+ * devicepass never decides anything by it.
+ */
+export const createdByAnnotation = `${group}/created-by`;
+
 export const labels = {
   managedBy: "app.kubernetes.io/managed-by",
   component: "app.kubernetes.io/component",

@@ -174,6 +174,11 @@ export const mailDeviceStatusSchema = z
       .string()
       .optional()
       .meta({ description: "When the current password was generated.", format: "date-time" }),
+    lastUsedAt: z.string().optional().meta({
+      description:
+        "The last successful login of the device at the mail server, to the documented precision (5 minutes by default, so that logins never cause a write storm).",
+      format: "date-time",
+    }),
     rotationCount: z
       .number()
       .int()

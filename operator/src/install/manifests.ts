@@ -17,6 +17,7 @@ import {
   watchedNamespaceRules,
   type PolicyRule,
 } from "./rbac.ts";
+import { CreatedByAdmission } from "./admission.ts";
 import { appVersion } from "./version.ts";
 import { parseValues, type Values, type ValuesInput } from "./values.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
@@ -113,6 +114,7 @@ export class DevicepassInstall extends Construct {
     if (props.dovecotFiles) this.dovecotConfig(w, labels, passdbNamespace, props.dovecotFiles);
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
     this.disruptionBudget(w, labels, selectorLabels);
+    new CreatedByAdmission(this, "admission", { wiring: w, labels });
   }
 
   private role(
