@@ -105,7 +105,7 @@ export function validatingCreatedByPolicy(
           },
           {
             expression: `request.operation != "UPDATE" || (variables.hasCreatedBy == (${hasAnnotation("oldObject")}) && variables.createdBy == (${annotationOf("oldObject")}))`,
-            messageExpression: `"metadata.annotations[${createdByAnnotation}] records who created this MailDevice and cannot be set, changed or removed by anyone" + ((${hasAnnotation("oldObject")}) ? " (it is " + oldObject.metadata.annotations[${key}] + ")" : " (this device has none)") + ": leave it out of the applied file and out of patches"`,
+            messageExpression: `"metadata.annotations[${createdByAnnotation}] records who created this MailDevice and nobody can set, change or remove it" + ((${hasAnnotation("oldObject")}) ? " (it is " + oldObject.metadata.annotations[${key}] + "): leave it out of applied files and patches, or keep this value in a file that carries it" : " (this device has none): leave it out of applied files and patches")`,
             reason: "Forbidden",
           },
         ],

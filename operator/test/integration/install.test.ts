@@ -9,6 +9,8 @@ import { App, Chart } from "cdk8s";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { chartFiles, readDovecotFiles } from "../../src/install/chart.ts";
+import { createdByPolicyNames } from "../../src/install/admission.ts";
+import { servedMutatingPolicyVersion } from "../../harness/admission-policies.ts";
 import { DevicepassInstall } from "../../src/install/manifests.ts";
 import type { ValuesInput } from "../../src/install/values.ts";
 import { KubeClient, loadKubeConfig } from "../../src/kube/client.ts";
@@ -30,11 +32,14 @@ import {
 } from "../install-support.ts";
 
 const kubectl = adminKubectl();
-const kubeVersion = ["--kube-version", "1.35.0"]; // the pinned helm build reports v1.20 without a cluster
+// Without a cluster, helm assumes Kubernetes v1.20: render for the API server under test instead.
+let kubeVersion: string[];
 let helm: Helm;
 
 beforeAll(async () => {
   helm = await helmFor();
+  const version = await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"]);
+  kubeVersion = ["--kube-version", version.serverVersion.gitVersion];
 });
 
 function synth(values: ValuesInput, release: { name: string; namespace: string }): K8sObject[] {
@@ -198,6 +203,14 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
     expect(deployment.spec.replicas).toBe(1);
     await kubectl.ok(["get", "configmap", `${release}-dovecot`, "-n", passdbNs]);
     await kubectl.ok(["get", "rolebinding", `${release}-operator`, "-n", mailNs]);
+    // The created-by policies, the mutating one in the version this API server serves.
+    const served = await servedMutatingPolicyVersion(kubectl);
+    expect(served).toBeDefined();
+    const names = createdByPolicyNames(release);
+    for (const kind of ["mutatingadmissionpolicy", "mutatingadmissionpolicybinding"])
+      await kubectl.ok(["get", `${kind}.${served}.admissionregistration.k8s.io`, names.mutating]);
+    for (const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding"])
+      await kubectl.ok(["get", `${kind}.v1.admissionregistration.k8s.io`, names.validating]);
   });
 
   it("passes the core flows with the ServiceAccount's token: RBAC is enough", async () => {
