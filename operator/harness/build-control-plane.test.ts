@@ -15,15 +15,12 @@ async function resolve(
   if (version !== undefined) env.DEVICEPASS_KUBERNETES_VERSION = version;
   try {
     const { stdout } = await promisify(execFile)("bash", [script, "versions"], { env });
-    return {
-      ok: true,
-      versions: Object.fromEntries(
-        stdout
-          .trim()
-          .split("\n")
-          .map((l) => l.split("=")),
-      ),
-    };
+    const versions: Record<string, string> = {};
+    for (const line of stdout.trim().split("\n")) {
+      const [name, value] = line.split("=");
+      versions[name!] = value!;
+    }
+    return { ok: true, versions };
   } catch (error) {
     return { ok: false, message: (error as { stderr: string }).stderr };
   }
