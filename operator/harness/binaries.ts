@@ -33,6 +33,28 @@ export function buildControlPlane(): Promise<string> {
   return built;
 }
 
+let nodeBuilt: Promise<string> | undefined;
+
+/**
+ * Builds kubelet and kube-proxy of the same Kubernetes version as the control plane (the script's
+ * `node` mode; a no-op when cached) and returns their folder. Tests of a control plane alone never need them.
+ */
+export function buildNodeBinaries(): Promise<string> {
+  nodeBuilt ??= run("bash", [buildScript, "node"], {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 60 * 60_000,
+  }).then(({ stdout }) => stdout.trim().split("\n").at(-1) ?? "");
+  return nodeBuilt;
+}
+
+/** A Kubernetes binary's own version (`kube-apiserver --version` prints `Kubernetes v1.37.2`). */
+export async function binaryVersion(binary: string): Promise<{ gitVersion: string; minor: number }> {
+  const { stdout } = await run(binary, ["--version"]);
+  const match = /v1\.(\d+)\.\d+\S*/.exec(stdout);
+  if (!match) throw new Error(`${binary} --version printed no Kubernetes version: ${stdout}`);
+  return { gitVersion: match[0], minor: Number(match[1]) };
+}
+
 /**
  * Every binary from KUBEBUILDER_ASSETS when it holds it; whatever is missing there (envtest's
  * assets lack kube-controller-manager and helm) comes from the project's pinned build.

@@ -3,17 +3,70 @@
 # kubectl, helm) from the Go module proxy into a versioned cache outside the clone, and
 # prints the folder that holds them. Safe to run twice at once; a half-finished build is
 # never mistaken for a finished one (the folder appears by an atomic rename only when complete).
+#
+#   bash build-control-plane.sh            the control plane (what the tests and the sandbox run)
+#   bash build-control-plane.sh node       kubelet and kube-proxy of the same Kubernetes version
+#   bash build-control-plane.sh versions   the resolved versions, one `name=value` a line
+#
+# DEVICEPASS_KUBERNETES_VERSION picks the version: a minor of the table below (1.35), or a full
+# version (1.35.4, v1.35.0) of a minor in it; default: the newest row.
 set -euo pipefail
 
-KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.35.0}"
-ETCD_VERSION="${ETCD_VERSION:-v3.6.6}" # the etcd envtest pairs with Kubernetes 1.35.0
-HELM_VERSION="${HELM_VERSION:-v3.21.4}"
-CACHE_ROOT="${DEVICEPASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/devicepass}"
-BUILD_ID="k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-$(go env GOOS)-$(go env GOARCH)"
-TARGET="$CACHE_ROOT/bin/$BUILD_ID"
-BINARIES=(etcd kube-apiserver kube-controller-manager kubectl helm)
+# The one table of pinned versions: per supported minor, the newest patch the Go module proxy
+# serves, the etcd controller-tools' envtest pairs with that minor (hack/envtest/_matrix), and a
+# helm whose client-go is of the newest minor here (helm supports its own minor and three older).
+PINNED_VERSIONS="
+1.37 v1.37.2 v3.7.0 v3.22.0
+1.36 v1.36.3 v3.6.8 v3.22.0
+1.35 v1.35.4 v3.6.6 v3.22.0
+"
+
+MODE="${1:-control-plane}"
+case "$MODE" in control-plane | node | versions) ;; *)
+  echo "usage: $0 [control-plane|node|versions]" >&2
+  exit 2
+  ;;
+esac
 
 log() { echo "build-control-plane: $*" >&2; }
+
+# Resolves DEVICEPASS_KUBERNETES_VERSION (or the table's first row) into the three versions.
+requested="${DEVICEPASS_KUBERNETES_VERSION:-}"
+requested="${requested#v}"
+if [[ -z $requested ]]; then
+  read -r _ KUBERNETES_VERSION ETCD_VERSION HELM_VERSION <<<"$(echo "$PINNED_VERSIONS" | awk 'NF { print; exit }')"
+else
+  if [[ ! $requested =~ ^1\.([0-9]+)(\.[0-9]+)?$ ]]; then
+    log "DEVICEPASS_KUBERNETES_VERSION=$DEVICEPASS_KUBERNETES_VERSION is neither a minor (1.35) nor a version (1.35.4)"
+    exit 2
+  fi
+  requested_minor="1.${BASH_REMATCH[1]}" requested_patch="${BASH_REMATCH[2]}"
+  row="$(echo "$PINNED_VERSIONS" | awk -v minor="$requested_minor" '$1 == minor')"
+  if [[ -z $row ]]; then
+    log "Kubernetes $requested_minor is not supported; supported minors: $(echo "$PINNED_VERSIONS" | awk 'NF { printf "%s ", $1 }')"
+    exit 2
+  fi
+  read -r _ KUBERNETES_VERSION ETCD_VERSION HELM_VERSION <<<"$row"
+  [[ -z $requested_patch ]] || KUBERNETES_VERSION="v$requested"
+fi
+
+if [[ $MODE == versions ]]; then
+  printf 'kubernetes=%s\netcd=%s\nhelm=%s\n' "$KUBERNETES_VERSION" "$ETCD_VERSION" "$HELM_VERSION"
+  exit 0
+fi
+
+CACHE_ROOT="${DEVICEPASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/devicepass}"
+PLATFORM="$(go env GOOS)-$(go env GOARCH)"
+if [[ $MODE == node ]]; then
+  BUILD_ID="node-k8s-${KUBERNETES_VERSION}-${PLATFORM}"
+  KUBERNETES_COMMANDS=(kubelet kube-proxy)
+  BINARIES=(kubelet kube-proxy)
+else
+  BUILD_ID="k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-${PLATFORM}"
+  KUBERNETES_COMMANDS=(kube-apiserver kube-controller-manager kubectl)
+  BINARIES=(etcd kube-apiserver kube-controller-manager kubectl helm)
+fi
+TARGET="$CACHE_ROOT/bin/$BUILD_ID"
 
 is_complete() { [[ -f "$1/.complete" ]] && for b in "${BINARIES[@]}"; do [[ -x "$1/$b" ]] || return 1; done; }
 
@@ -66,27 +119,29 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 (
   cd "$work/kubernetes"
-  for cmd in kube-apiserver kube-controller-manager kubectl; do
+  for cmd in "${KUBERNETES_COMMANDS[@]}"; do
     go get "k8s.io/kubernetes/cmd/$cmd@$KUBERNETES_VERSION" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/$cmd"
   done
-  for cmd in kube-apiserver kube-controller-manager kubectl; do
+  for cmd in "${KUBERNETES_COMMANDS[@]}"; do
     log "building $cmd"
     go build -trimpath -ldflags "-s -w $version_flags" -o "$out/$cmd" "k8s.io/kubernetes/cmd/$cmd"
   done
 )
 
-log "building etcd $ETCD_VERSION"
-prepare_module "$work/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
-(
-  cd "$work/etcd"
-  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
-  go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
-)
+if [[ $MODE == control-plane ]]; then
+  log "building etcd $ETCD_VERSION"
+  prepare_module "$work/etcd" go.etcd.io/etcd/server/v3 "$ETCD_VERSION" "$ETCD_VERSION"
+  (
+    cd "$work/etcd"
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    go build -trimpath -ldflags "-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
+  )
 
-log "building helm $HELM_VERSION"
-GOBIN="$out" go install -trimpath \
-  -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-  "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  log "building helm $HELM_VERSION"
+  GOBIN="$out" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
 
 for b in "${BINARIES[@]}"; do [[ -x "$out/$b" ]] || { log "missing $b after build"; exit 1; }; done
 echo "$BUILD_ID" >"$out/.complete"

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
-import { resolveBinaries, type Binaries } from "./binaries.ts";
+import { binaryVersion, resolveBinaries, type Binaries } from "./binaries.ts";
 import { ManagedProcess } from "./process.ts";
 import { CertificateAuthority, createServiceAccountKey, type ClientIdentity, type KeyPair } from "./pki.ts";
 import { freePort, loopback } from "./net.ts";
@@ -99,6 +99,19 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, delay));
   }
+}
+
+/**
+ * MutatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1, on by default) since 1.36; on
+ * 1.34 and 1.35 it is beta and off, so the harness turns it on there as a cluster administrator
+ * would, and the same tests of `mail.devicepass.io/created-by` run on every supported version.
+ */
+export function admissionPolicyArgs(minor: number): string[] {
+  if (minor >= 36 || minor < 34) return [];
+  return [
+    "--feature-gates=MutatingAdmissionPolicy=true",
+    "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
+  ];
 }
 
 export class ControlPlane {
@@ -194,7 +207,10 @@ export class ControlPlane {
     this.timings.etcdMs = Math.round(performance.now() - started);
     log(`etcd ready on ${loopback}:${this.ports.etcdClient} in ${this.timings.etcdMs} ms`);
 
-    const apiArgs = await this.apiServerArgs(serving, serviceAccount);
+    const apiArgs = [
+      ...(await this.apiServerArgs(serving, serviceAccount)),
+      ...admissionPolicyArgs((await binaryVersion(this.binaries["kube-apiserver"])).minor),
+    ];
     this.apiServer = this.track(
       new ManagedProcess("kube-apiserver", this.binaries["kube-apiserver"], apiArgs, this.dir),
     );

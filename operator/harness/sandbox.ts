@@ -1,10 +1,12 @@
-// The sandbox behind `npm start` with no cluster: the embedded control plane with crds/ installed
-// and the password database namespace created, for trying the user flows by hand.
+// The sandbox behind `npm start` with no cluster: the embedded control plane with crds/ and the
+// created-by admission policies installed and the password database namespace created, for
+// trying the user flows by hand.
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Logger } from "../src/log.ts";
 import { ControlPlane } from "./control-plane.ts";
 import { kubectlFor } from "./kubectl.ts";
+import { installCreatedByPolicies } from "./admission-policies.ts";
 
 const crdsDir = join(import.meta.dirname, "..", "..", "crds");
 
@@ -30,6 +32,7 @@ export async function startSandbox(log: Logger, passdbNamespace: string): Promis
       ...crds.flatMap((f) => ["-f", f]),
     ]);
     await kubectl.ok(["create", "namespace", passdbNamespace]);
+    await installCreatedByPolicies(kubectl);
     log.info({ startupMs: plane.timings.totalMs }, "sandbox control plane ready");
     return {
       kubeconfigPath: plane.kubeconfigPath,

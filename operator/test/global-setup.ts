@@ -3,6 +3,7 @@ import type { TestProject } from "vitest/node";
 import { join } from "node:path";
 import { ControlPlane } from "../harness/control-plane.ts";
 import { kubectlFor } from "../harness/kubectl.ts";
+import { installCreatedByPolicies } from "../harness/admission-policies.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -22,6 +23,9 @@ async function startPlane(): Promise<ControlPlane> {
   const kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
   await kubectl.ok(["apply", "--server-side", "-f", crds]);
   await kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crds]);
+  // As the chart installs them: every test runs with mail.devicepass.io/created-by enforced.
+  const mutating = await installCreatedByPolicies(kubectl);
+  log(`created-by admission policies installed (MutatingAdmissionPolicy ${mutating ?? "not served"})`);
   return plane;
 }
 

@@ -1,7 +1,7 @@
 // Derives the CustomResourceDefinitions from the zod schemas; `npm run generate` writes them to crds/.
 import { z } from "zod";
 import { stringify } from "yaml";
-import { group, kinds, version } from "./names.ts";
+import { createdByAnnotation, group, kinds, rotateAnnotation, version } from "./names.ts";
 import {
   mailAddressSpecSchema,
   mailAddressStatusSchema,
@@ -115,9 +115,20 @@ export const mailAddressCrd = customResourceDefinition(
   ],
 );
 
+/** A JSONPath to an annotation, as printer columns take it (dots in the key escaped). */
+function annotationPath(key: string): string {
+  return `.metadata.annotations.${key.replaceAll(".", "\\.")}`;
+}
+
+// kubectl explain cannot describe annotations (metadata is ObjectMeta), so the kind's own
+// description names the two a user meets.
 export const mailDeviceCrd = customResourceDefinition(
   kinds.mailDevice,
-  "MailDevice is one device of a mail address, with its own generated password in a Secret.",
+  `MailDevice is one device of a mail address, with its own generated password in a Secret. ` +
+    `Annotations: ${rotateAnnotation} - a changed value regenerates the password once (never remove it); ` +
+    `${createdByAnnotation} - the user that created the device, set by the API server at creation ` +
+    `(request.userInfo.username, by devicepass's MutatingAdmissionPolicy where the cluster serves it) ` +
+    `and refused if anyone sets, changes or removes it; for display only.`,
   mailDeviceSpecSchema,
   mailDeviceStatusSchema,
   [
@@ -133,6 +144,12 @@ export const mailDeviceCrd = customResourceDefinition(
       type: "string",
       jsonPath: ".spec.user.name",
       description: "The person the device belongs to.",
+    },
+    {
+      name: "Created By",
+      type: "string",
+      jsonPath: annotationPath(createdByAnnotation),
+      description: "The user that created the device, as the API server saw it.",
     },
     readyColumn,
     {

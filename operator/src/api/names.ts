@@ -18,9 +18,9 @@ export const kinds = {
 export const rotateAnnotation = `${group}/rotate`;
 
 /**
- * Who created a MailDevice (request.userInfo.username), set by the chart's MutatingAdmissionPolicy;
- * shown in the device list and as "who invited" on the portal. Display only: devicepass never
- * trusts it for a decision.
+ * Who created a MailDevice (`request.userInfo.username`), written by the API server's admission
+ * policy at creation and never changed (install/admission.ts); shown in the device list and as
+ * "who invited" on the portal. For display only: devicepass never decides anything by it.
  */
 export const createdByAnnotation = `${group}/created-by`;
 

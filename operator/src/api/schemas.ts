@@ -188,6 +188,11 @@ export const mailDeviceStatusSchema = z
       .string()
       .optional()
       .meta({ description: "When the current password was generated.", format: "date-time" }),
+    lastUsedAt: z.string().optional().meta({
+      description:
+        "The device's last successful login at the mail server, to the operator's --last-used-precision-seconds (5 minutes by default), written at most once per interval, so that logins never cause a write storm.",
+      format: "date-time",
+    }),
     rotationCount: z
       .number()
       .int()
@@ -204,11 +209,6 @@ export const mailDeviceStatusSchema = z
     suspendedAt: z.string().optional().meta({
       description:
         "When a policy change (MailDomain, namespace labels, protocols, device limit) stopped the mail server accepting this device's password. Its Secret is kept for the suspension grace period, so a re-admission within it publishes the same password again; after it, the Secret is deleted.",
-      format: "date-time",
-    }),
-    lastUsedAt: z.string().optional().meta({
-      description:
-        "The device's last successful login at the mail server, to a precision of 5 minutes by default (written at most once per interval).",
       format: "date-time",
     }),
   })

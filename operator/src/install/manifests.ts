@@ -18,6 +18,7 @@ import {
   type PolicyRule,
 } from "./rbac.ts";
 import { passdbSyncAccess } from "./passdb-sync.ts";
+import { CreatedByAdmission } from "./admission.ts";
 import { appVersion } from "./version.ts";
 import { PortalInstall } from "./portal.ts";
 import { secretWritePolicy } from "./secret-policy.ts";
@@ -132,6 +133,7 @@ export class DevicepassInstall extends Construct {
     this.deployment = this.operatorDeployment(w, labels, podLabels, selectorLabels, passdbNamespace);
     this.disruptionBudget(w, labels, selectorLabels);
     new PortalInstall(this, "portal", { wiring: w, labels });
+    new CreatedByAdmission(this, "admission", { wiring: w, labels });
   }
 
   private role(

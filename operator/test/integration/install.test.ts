@@ -9,6 +9,8 @@ import { App, Chart } from "cdk8s";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Writable } from "node:stream";
 import { chartFiles, readDovecotFiles } from "../../src/install/chart.ts";
+import { createdByPolicyNames, mutatingPolicyResource } from "../../src/install/admission.ts";
+import { servedMutatingPolicyVersion } from "../../harness/admission-policies.ts";
 import { DevicepassInstall } from "../../src/install/manifests.ts";
 import type { ValuesInput } from "../../src/install/values.ts";
 import { KubeClient } from "../../src/kube/client.ts";
@@ -32,11 +34,21 @@ import {
 } from "../install-support.ts";
 
 const kubectl = adminKubectl();
-const kubeVersion = ["--kube-version", "1.35.0"]; // the pinned helm build reports v1.20 without a cluster
+// Without a cluster, helm assumes Kubernetes v1.20: render for the API server under test instead.
+let kubeVersion: string[];
 let helm: Helm;
 
 beforeAll(async () => {
   helm = await helmFor();
+  const version = await kubectl.json<{ serverVersion: { gitVersion: string } }>(["version"]);
+  // and for one that serves MutatingAdmissionPolicy v1, as the plain install manifest assumes
+  // (helm's own list of API versions lacks it).
+  kubeVersion = [
+    "--kube-version",
+    version.serverVersion.gitVersion,
+    "--api-versions",
+    mutatingPolicyResource("v1"),
+  ];
 });
 
 function synth(values: ValuesInput, release: { name: string; namespace: string }): K8sObject[] {
@@ -47,13 +59,13 @@ function synth(values: ValuesInput, release: { name: string; namespace: string }
 
 describe("the Helm chart", () => {
   it("passes helm lint --strict, with every namespace and with every option set", async () => {
-    await helm.ok(["lint", "--strict", chartDir, "--set", "allNamespaces=true", ...kubeVersion]);
+    await helm.ok(["lint", "--strict", chartDir, "--set", "allNamespaces=true", ...kubeVersion.slice(0, 2)]); // lint takes no --api-versions
     const values = await valuesFile({
       watchNamespaces: ["mail"],
       dovecot: { doveadmUrl: "http://dovecot.mail:8080/doveadm/v1", apiKeySecret: { name: "doveadm" } },
       passdbSync: { enabled: true, namespace: "dovecot" },
     });
-    await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion]);
+    await helm.ok(["lint", "--strict", chartDir, "-f", values, ...kubeVersion.slice(0, 2)]);
   });
 
   it("renders with its defaults and allNamespaces exactly charts/devicepass-install.yaml (less the Namespace)", async () => {
@@ -160,6 +172,32 @@ describe("the Helm chart", () => {
       expect(normalized(rendered)).toEqual(normalized(synth(values, release)));
     });
   }
+
+  it("installs the mutating created-by policy in the newest version the cluster serves, or none", async () => {
+    const kinds = async (apiVersions: string[]) => {
+      const args = ["template", "x", chartDir, "--kube-version", kubeVersion[1]!];
+      for (const v of apiVersions) args.push("--api-versions", v);
+      return parseManifests(await helm.ok(args))
+        .filter((o) => o.kind.endsWith("AdmissionPolicy") || o.kind.endsWith("AdmissionPolicyBinding"))
+        .map((o) => `${o.apiVersion} ${o.kind}`)
+        .sort();
+    };
+    const validating = [
+      "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy",
+      "admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding",
+    ];
+    const mutating = (v: string) => [
+      `admissionregistration.k8s.io/${v} MutatingAdmissionPolicy`,
+      `admissionregistration.k8s.io/${v} MutatingAdmissionPolicyBinding`,
+    ];
+    expect(await kinds([mutatingPolicyResource("v1"), mutatingPolicyResource("v1beta1")])).toEqual(
+      [...mutating("v1"), ...validating].sort(),
+    );
+    expect(await kinds([mutatingPolicyResource("v1beta1")])).toEqual(
+      [...mutating("v1beta1"), ...validating].sort(),
+    );
+    expect(await kinds([])).toEqual(validating);
+  });
 
   it("keeps configuration files literal, even where they look like Go templates", async () => {
     const files = { "odd.conf": 'a = {{ .Values }}\nb = "%{user}" }} {{\n' };
@@ -283,6 +321,14 @@ describe("helm install, and the operator as the chart's ServiceAccount", () => {
       ["get", "configmaps", "-n", mailNs],
     ])
       expect(await canI(kubectl, portal, args), args.join(" ")).toBe(false);
+    // The created-by policies, the mutating one in the version this API server serves.
+    const served = await servedMutatingPolicyVersion(kubectl);
+    expect(served).toBeDefined();
+    const names = createdByPolicyNames(release);
+    for (const kind of ["mutatingadmissionpolicy", "mutatingadmissionpolicybinding"])
+      await kubectl.ok(["get", `${kind}.${served}.admissionregistration.k8s.io`, names.mutating]);
+    for (const kind of ["validatingadmissionpolicy", "validatingadmissionpolicybinding"])
+      await kubectl.ok(["get", `${kind}.v1.admissionregistration.k8s.io`, names.validating]);
   });
 
   it("passes the core flows with the ServiceAccount's token: RBAC is enough", async () => {
@@ -502,7 +548,17 @@ describe("the plain install manifest", () => {
   it("applies with kubectl; its operator, watching every namespace, is bound cluster-wide", async () => {
     const manifest = join(repoRoot, "charts", "devicepass-install.yaml");
     const result = await kubectl.run(["apply", "--server-side", "-f", manifest]);
-    expect(result.code, result.stderr).toBe(0);
+    if ((await servedMutatingPolicyVersion(kubectl)) === "v1") {
+      expect(result.code, result.stderr).toBe(0);
+    } else {
+      // Before 1.36 (README): the two MutatingAdmissionPolicy v1 objects are refused, the rest applies.
+      const refused = result.stderr.match(/no matches for kind "(\w+)" in version "([\w./]+)"/g) ?? [];
+      expect(refused).toEqual([
+        'no matches for kind "MutatingAdmissionPolicy" in version "admissionregistration.k8s.io/v1"',
+        'no matches for kind "MutatingAdmissionPolicyBinding" in version "admissionregistration.k8s.io/v1"',
+      ]);
+      expect(result.stderr.replace(/resource mapping not found.*\n.*\n/g, "")).toBe("");
+    }
     expect(result.stderr).not.toMatch(/PodSecurity|violate/);
     const sa = "system:serviceaccount:devicepass-system:devicepass";
     // The price of watching every namespace: RBAC cannot select Secrets by label.

@@ -107,13 +107,15 @@ describe("flow 1: kubectl apply -f examples/mail/", () => {
     });
   });
 
-  it("lists devices with address, display name, user, readiness, last use, rotation and age (flow 5)", async () => {
+  it("lists devices with address, display name, user, creator, readiness, last use, rotation and age (flow 5)", async () => {
     const table = await kubectl.ok(["get", "maildevices", "-n", ns.name]);
     const [header, ...rows] = table.trim().split("\n");
-    expect(header).toMatch(/^NAME\s+ADDRESS\s+DISPLAY NAME\s+USER\s+READY\s+LAST USED\s+ROTATED\s+AGE$/);
-    // No mail server reports logins here: LAST USED is empty.
+    expect(header).toMatch(
+      /^NAME\s+ADDRESS\s+DISPLAY NAME\s+USER\s+CREATED BY\s+READY\s+LAST USED\s+ROTATED\s+AGE$/,
+    );
+    // Created by the harness's admin; never logged in, so LAST USED is empty.
     expect(rows.find((r) => r.startsWith("alice-laptop-bob"))).toMatch(
-      /alice@example\.com\s+Bob's laptop\s+Bob Martin\s+True\s+\d+s\s+\d+s$/,
+      /alice@example\.com\s+Bob's laptop\s+Bob Martin\s+admin\s+True\s+\d+s\s+\d+s/,
     );
   });
 });
