@@ -104,6 +104,25 @@ describe("renderShard", () => {
     expect(parseShard(files).owners).toHaveLength(10);
   });
 
+  it("counts ownership records against the budget: empty addresses never push out an older owner's file", () => {
+    const older = at("old@x.io", [entry("old@x.io", "a/phone")], "2026-01-01T00:00:00Z");
+    // A tenant's many addresses without devices: only ownership records, all newer.
+    const empty = Array.from({ length: 500 }, (_, i) => ({
+      address: `filler-${i}@x.io`,
+      entries: [],
+      owner: { address: `filler-${i}@x.io`, namespace: "b", since: "2026-01-02T00:00:00Z" },
+    }));
+    const budget = 4096;
+    const { files, bytes, leftOut } = renderShard([...empty, older], budget);
+    const actual = [...files].reduce((n, [key, text]) => n + key.length + Buffer.byteLength(text), 0);
+    expect(bytes).toBe(actual);
+    expect(bytes).toBeLessThanOrEqual(budget);
+    const parsed = parseShard(files);
+    expect(parsed.entries.map((e) => e.address)).toEqual(["old@x.io"]);
+    expect(parsed.owners.map((o) => o.address)).toContain("old@x.io");
+    expect(leftOut).toEqual([]);
+  });
+
   it("fits 50,000 devices of 20 per address within budget in 64 shards", () => {
     const perShard = new Map<number, ShardAddress[]>();
     for (let a = 0; a < 2500; a++) {
