@@ -4,6 +4,8 @@ import { fakeHash } from "../policy/fixtures.test-support.ts";
 import {
   addressKey,
   entryProblem,
+  isValidMailAddress,
+  isValidOwnershipRecord,
   ownersKey,
   parseShard,
   renderShard,
@@ -201,6 +203,139 @@ describe("validation", () => {
       if (entryProblem(e) === undefined)
         expect(parsed.entries).toEqual([{ ...e, protocols: [...e.protocols].sort() }]);
       else expect(parsed.entries).toEqual([]);
+    }
+  });
+});
+
+describe("renderShard and parseShard, fuzzed with random bytes in every field", () => {
+  // A seeded generator, so that a failure names the seed that reproduces it.
+  const seed = randomBytes(4).readUInt32BE(0) || 1;
+  let state = seed;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)]!;
+  /** Random bytes, often mixed with the characters that matter here: TAB, newline, wildcards, @. */
+  const noise = (max = 40) =>
+    Array.from({ length: Math.floor(next() * max) }, () =>
+      next() < 0.3
+        ? pick(["\t", "\n", "\r", "*", "?", "%", "@", "/", ",", "-", "#", "\0", "_40"])
+        : String.fromCharCode(Math.floor(next() * 256)),
+    ).join("");
+  /** A well-formed value, or the same with noise inside, or pure noise. */
+  const field = (good: string) => {
+    const r = next();
+    if (r < 0.5) return good;
+    if (r < 0.8) {
+      const at = Math.floor(next() * (good.length + 1));
+      return good.slice(0, at) + noise(6) + good.slice(at);
+    }
+    return noise();
+  };
+  const rounds = 500;
+  const good = entry("a@x.io", "ns/d");
+  const timestamp = "2026-01-01T00:00:00Z";
+
+  it("renders only well-formed rows and records, within budget, and parses back only well-formed ones", () => {
+    for (let i = 0; i < rounds; i++) {
+      const where = `seed ${seed}, round ${i}`;
+      const addresses: ShardAddress[] = Array.from({ length: 1 + Math.floor(next() * 4) }, (_, a) => {
+        const address = field(`u${a}@x.io`);
+        const entries = Array.from({ length: Math.floor(next() * 3) }, (_, d) => ({
+          address: next() < 0.8 ? address : field(`u${a}@x.io`),
+          device: field(`ns/d${a}-${d}`),
+          protocols: (next() < 0.7
+            ? ["imap", "smtp"]
+            : field("imap,pop3").split(",")) as PassdbEntry["protocols"],
+          hash: field(fakeHash(`${a}-${d}`)),
+        }));
+        const owner =
+          next() < 0.2
+            ? undefined
+            : {
+                address: next() < 0.8 ? address : field(address),
+                namespace: field("ns"),
+                since: field(timestamp),
+                releasedAt: next() < 0.7 ? undefined : field(timestamp),
+              };
+        return { address, entries, owner };
+      });
+      const budget = next() < 0.5 ? big : 200 + Math.floor(next() * 2000);
+      const { files, bytes, leftOut } = renderShard(addresses, budget);
+
+      const actual = [...files].reduce((n, [key, text]) => n + key.length + Buffer.byteLength(text), 0);
+      expect(bytes, where).toBe(actual);
+      if (budget === big) expect(leftOut, where).toEqual([]);
+      expect(files.has(ownersKey), where).toBe(true);
+      for (const [key, text] of files) {
+        expect(key, where).toMatch(/^[-._a-zA-Z0-9]{1,253}$/);
+        const rows = text.split("\n");
+        expect(rows.at(-1), where).toBe(""); // every row ends with a newline
+        for (const row of rows.filter((r) => r !== "" && !r.startsWith("#"))) {
+          expect(row.split("\t"), `${where}: ${JSON.stringify(row)}`).toHaveLength(4);
+          expect(row, where).not.toMatch(/[*?%\r\0]/);
+        }
+      }
+      // Everything parsed back is well-formed, in the file of its own address, and was put in.
+      const parsed = parseShard(files);
+      for (const e of parsed.entries) {
+        expect(entryProblem(e), where).toBeUndefined();
+        expect(files.get(addressKey(e.address)), where).toContain(`${e.address}\t${e.device}\t`);
+        const source = addresses.find((a) => a.address === e.address);
+        expect(
+          source?.entries.some((s) => s.device === e.device && s.hash === e.hash && s.address === e.address),
+          where,
+        ).toBe(true);
+      }
+      for (const o of parsed.owners) expect(isValidOwnershipRecord(o), where).toBe(true);
+      // A well-formed entry of its own address is rendered exactly once, unless the budget left it out.
+      for (const a of addresses)
+        for (const e of a.entries)
+          if (
+            entryProblem(e) === undefined &&
+            e.address === a.address &&
+            !leftOut.includes(a.address) &&
+            isValidMailAddress(a.address)
+          )
+            expect(
+              parsed.entries.filter((p) => p.device === e.device && p.hash === e.hash),
+              where,
+            ).toHaveLength(
+              a.entries.filter((x) => x.device === e.device && x.hash === e.hash && x.address === a.address)
+                .length,
+            );
+    }
+  });
+
+  it("parses any bytes under any key into well-formed entries of the key's own address only", () => {
+    const line = (address: string) =>
+      [field(address), field("ns/d"), field("imap"), field(good.hash)].join(pick(["\t", "\t", " ", "\t\t"]));
+    for (let i = 0; i < rounds; i++) {
+      const where = `seed ${seed}, round ${i}`;
+      const data: Record<string, string> = {};
+      for (let k = 0; k < 1 + Math.floor(next() * 3); k++) {
+        const address = pick(["a@x.io", "b@x.io", field("c@x.io")]);
+        const key = next() < 0.2 ? pick([ownersKey, noise(10), "..data"]) : addressKey(address);
+        data[key] = Array.from({ length: Math.floor(next() * 4) }, () =>
+          next() < 0.3
+            ? noise()
+            : key === ownersKey
+              ? [field("a@x.io"), field("ns"), field(timestamp), field("-")].join("\t")
+              : line(pick([address, "a@x.io"])),
+        ).join(pick(["\n", "\r\n", "\n\n"]));
+      }
+      const parsed = parseShard(data);
+      for (const e of parsed.entries) {
+        expect(entryProblem(e), where).toBeUndefined();
+        expect(
+          data[addressKey(e.address)],
+          `${where}: an entry of ${e.address} from another key`,
+        ).toBeDefined();
+      }
+      for (const o of parsed.owners) expect(isValidOwnershipRecord(o), where).toBe(true);
     }
   });
 });
