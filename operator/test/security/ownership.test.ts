@@ -141,18 +141,47 @@ describe("(4) address squatting and takeover", () => {
 
 describe("(9) cross-tenant leaks", () => {
   it("tells only the owning claim about its sessions being cut", async () => {
-    await owner().kubectl.ok([
-      "annotate", "maildevice", "a-boss-phone", "-n", owner().namespace, `${rotateAnnotation}=${Date.now()}`, "--overwrite",
+    // Both claims as they were declared (the test stands on its own), then a rotation of the
+    // issuing claim's device: its old password is revoked, and the sessions of boss@ are cut.
+    const claims = [
+      { tenant: owner(), address: "a-boss" },
+      { tenant: squatter(), address: "b-boss" },
+    ];
+    for (const { tenant, address } of claims) {
+      const applied = await tenant.apply([
+        mailAddress(address, boss()),
+        mailDevice(`${address}-phone`, address),
+      ]);
+      expect(applied.code, applied.stderr).toBe(0);
+    }
+    const standing = await Promise.all(
+      claims.map(
+        async (c) => (await condition(env.admin, "mailaddress", c.tenant.namespace, c.address))?.status,
+      ),
+    );
+    const issuing = claims[standing.indexOf("True")];
+    const refused = claims[standing.indexOf("False")];
+    expect(issuing && refused, `one claim issues, the other is refused: ${standing.join()}`).toBeTruthy();
+    await waitReady(env.admin, issuing!.tenant.namespace, [`${issuing!.address}-phone`]);
+    await issuing!.tenant.kubectl.ok([
+      "annotate", "maildevice", `${issuing!.address}-phone`, "-n", issuing!.tenant.namespace,
+      `${rotateAnnotation}=${Date.now()}`, "--overwrite",
     ]); // prettier-ignore
     await eventually(async () =>
       expect(
-        await condition(env.admin, "mailaddress", owner().namespace, "a-boss", "SessionsCut"),
+        await condition(env.admin, "mailaddress", issuing!.tenant.namespace, issuing!.address, "SessionsCut"),
       ).toBeDefined(),
     );
     await consistently(
       async () => {
         expect(
-          await condition(env.admin, "mailaddress", squatter().namespace, "b-boss", "SessionsCut"),
+          await condition(
+            env.admin,
+            "mailaddress",
+            refused!.tenant.namespace,
+            refused!.address,
+            "SessionsCut",
+          ),
         ).toBeUndefined();
       },
       2_000,
