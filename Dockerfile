@@ -1,15 +1,18 @@
 # The operator's image: compiled with the dev dependencies, run with production dependencies only.
 # operator/test/integration/production-build.test.ts runs these same steps (less the base image).
-FROM node:24-bookworm-slim AS build
+# BASE: any Debian-based image with Node 24 and npm; operator/harness/images/build-images.sh builds
+# this file on a base made from Debian's packages where no registry is reachable.
+ARG BASE=node:24-bookworm-slim
+FROM ${BASE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY operator/ operator/
+COPY operator/src/ operator/src/
 # tsc emits dist/operator/src/**/*.js, rewriting the sources' .ts imports to .js.
 RUN npm run build
 
-FROM node:24-bookworm-slim
+FROM ${BASE}
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./

@@ -15,7 +15,12 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["operator/test/**/*.test.ts"],
-          exclude: ["operator/test/e2e/**", "operator/test/faults/**", "operator/test/security/**"],
+          exclude: [
+            "operator/test/e2e/**",
+            "operator/test/faults/**",
+            "operator/test/node/**",
+            "operator/test/security/**",
+          ],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
@@ -53,6 +58,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 180_000,
+        },
+      },
+      {
+        // A real node (operator/harness/node.ts): each file starts its own control plane and node
+        // and runs the built images in pods. Not part of `npm test`: `npm run test:node` (root).
+        test: {
+          name: "node",
+          include: ["operator/test/node/**/*.test.ts"],
+          fileParallelism: false,
+          testTimeout: 600_000,
+          hookTimeout: 1_800_000,
         },
       },
     ],

@@ -3,7 +3,7 @@
 // libuv's thread pool can be sized to the cores (UV_THREADPOOL_SIZE must be set before start).
 import { parseArgs } from "node:util";
 import { generatePassword, hashPassword, owaspArgon2id } from "../src/credentials/password.ts";
-import { pool } from "./workload.ts";
+import { pool } from "../harness/pool.ts";
 
 export interface Argon2LimitResult {
   ms: number;

@@ -13,7 +13,7 @@ import { ControlPlane } from "../harness/control-plane.ts";
 import { MailServer } from "../harness/dovecot.ts";
 import { kubectlFor, type Kubectl } from "../harness/kubectl.ts";
 import { imapLogin, type Endpoint } from "../harness/mail-clients.ts";
-import { OperatorCli } from "../harness/operator-cli.ts";
+import { OperatorProcess } from "../harness/operator-process.ts";
 import { SecretVolume } from "../harness/secret-volume.ts";
 
 const { values } = parseArgs({
@@ -191,15 +191,15 @@ async function main(): Promise<void> {
     stops.unshift(() => volume.stop());
     const mail = await MailServer.start({ passdbDir: volume.dir, log });
     stops.unshift(() => mail.stop());
-    const operator = await OperatorCli.start([
+    const operator = await OperatorProcess.startRunning({ args: [
       "--kubeconfig", plane.kubeconfigPath,
       "--namespace", mailNs,
       "--passdb-namespace", passdbNs,
       "--passdb-shards", "4",
       "--doveadm-url", mail.doveadmUrl,
       "--doveadm-api-key-file", mail.doveadmApiKeyFile,
-    ]); // prettier-ignore
-    stops.unshift(() => operator.stop());
+    ] }); // prettier-ignore
+    stops.unshift(() => operator.dispose());
     const imap = { host: mail.host, port: mail.ports.imap };
 
     // Where MailDomain exists, admit the namespace as a cluster administrator would.

@@ -12,7 +12,8 @@ import { KubeClient, resourcePath } from "../src/kube/client.ts";
 import { loadClusterConnection } from "../src/kube/kubeconfig.ts";
 import { named, resources } from "../src/kube/resources.ts";
 import type { Argon2LimitResult } from "./argon2-limit.ts";
-import { addressName, createNamespace, mailAddress, mailDevice, pool } from "./workload.ts";
+import { pool } from "../harness/pool.ts";
+import { addressName, createNamespace, mailAddress, mailDevice } from "./workload.ts";
 
 const run = promisify(execFile);
 

@@ -71,6 +71,11 @@ export interface BenchReport {
     combinedRatio: number | undefined;
     /** See workRatio(). */
     workRatio?: number | undefined;
+    /**
+     * The stricter limit: the writes a device needs at least (its Secret, one status write, its
+     * share of one shard write per batch window) by the minimal client, and the hashing, at once.
+     */
+    strict?: { writeMix: Counts; ms: number; cpu: CpuSplit; ratio: number } | undefined;
   };
   rotation: {
     count: number;
@@ -140,22 +145,41 @@ const mark = (met: boolean) => (met ? "✓" : "✗");
 const cpuSplit = (c: CpuSplit) =>
   [c.operator, c.server, c.bench, c.others].map((x) => (x === 0 ? "–" : x.toFixed(1))).join(" / ") + " s";
 
+/** Operator CPU-seconds per device during convergence. */
+export const cpuPerDevice = (r: Pick<BenchReport, "convergence" | "params">) =>
+  r.convergence.cpu.operator / r.params.devices;
+
+/** Peak RSS targets by the size of the run. */
+function rssTarget(devices: number): { target: string; mib: number } {
+  return devices >= 50_000
+    ? { target: "< 400 MiB at 50,000 devices", mib: 400 }
+    : { target: "< 150 MiB at 5,000 devices", mib: 150 };
+}
+
 export function evaluateTargets(r: Omit<BenchReport, "targets">): BenchReport["targets"] {
+  const strict = r.limit.strict;
+  const rss = rssTarget(r.params.devices);
   return [
     {
       name: "convergence",
-      target: "≤ 1.5× the limit",
-      value: `${r.limit.ratio.toFixed(2)}×`,
-      met: r.limit.ratio <= 1.5,
+      target: strict ? "≤ 1.5× the stricter limit" : "≤ 1.5× the limit",
+      value: `${(strict?.ratio ?? r.limit.ratio).toFixed(2)}×`,
+      met: (strict?.ratio ?? r.limit.ratio) <= 1.5,
     },
-    { name: "rotation p99", target: "< 500 ms", value: ms(r.rotation.p99Ms), met: r.rotation.p99Ms < 500 },
+    { name: "rotation p99", target: "< 300 ms", value: ms(r.rotation.p99Ms), met: r.rotation.p99Ms < 300 },
     { name: "idle writes", target: "0", value: int(r.idle.writes), met: r.idle.writes === 0 },
     { name: "restart writes", target: "0", value: int(r.restart.writes), met: r.restart.writes === 0 },
     {
       name: "peak RSS",
-      target: "< 150 MiB at 5,000 devices",
+      target: rss.target,
       value: `${r.memory.peakRssMiB.toFixed(0)} MiB`,
-      met: r.memory.peakRssMiB < 150,
+      met: r.memory.peakRssMiB < rss.mib,
+    },
+    {
+      name: "restart ready",
+      target: "within 10 s",
+      value: seconds(r.restart.syncedMs),
+      met: r.restart.syncedMs < 10_000,
     },
   ];
 }
@@ -172,6 +196,11 @@ export function formatReport(r: BenchReport): string {
     ["Convergence: apply → every device Ready, all hashes in the database", seconds(c.ms), ""],
     ["… of which the bench's creates (addresses, then devices, 32 in flight)", seconds(c.applyMs), ""],
     ["CPU during convergence: operator / API server and etcd / bench / other processes", cpuSplit(c.cpu), ""],
+    [
+      "Time per device / operator CPU-seconds per device (convergence)",
+      `${(c.ms / r.params.devices).toFixed(2)} ms / ${(cpuPerDevice(r) * 1000).toFixed(2)} ms`,
+      "",
+    ],
     ["Operator requests / writes until converged", `${int(sum(c.requests))} / ${int(c.writes)}`, ""],
     [
       "Database writes (shard Secrets) until converged / until quiet",
@@ -199,7 +228,7 @@ export function formatReport(r: BenchReport): string {
       "",
     ],
     ["Limit = max(writes, hashing)", seconds(l.ms), ""],
-    ["Convergence / limit", `${l.ratio.toFixed(2)}×`, target("convergence")],
+    ["Convergence / limit", `${l.ratio.toFixed(2)}×`, l.strict ? "" : target("convergence")],
   ];
   if (l.combinedMs !== undefined && l.combinedRatio !== undefined && l.combinedCpu !== undefined)
     rows.push(
@@ -215,6 +244,24 @@ export function formatReport(r: BenchReport): string {
         `${workRatio(r)!.toFixed(2)}×`,
         "",
       ],
+    );
+  if (l.strict)
+    rows.push(
+      [
+        `Stricter limit: ${int(sum(l.strict.writeMix))} writes a device needs at least (${Object.entries(
+          l.strict.writeMix,
+        )
+          .map(([k, v]) => `${int(v)} ${k}`)
+          .join(", ")}) and the hashing, at once`,
+        seconds(l.strict.ms),
+        "",
+      ],
+      [
+        "CPU during that: – / API server and etcd / limit client, hashing and bench / other processes",
+        cpuSplit(l.strict.cpu),
+        "",
+      ],
+      ["Convergence / stricter limit", `${l.strict.ratio.toFixed(2)}×`, target("convergence")],
     );
   rows.push(
     [
@@ -233,7 +280,7 @@ export function formatReport(r: BenchReport): string {
     [
       "Restart: spawn → ready (/readyz: caches synced) / → idle (start-up pass done)",
       `${seconds(r.restart.syncedMs)} / ${seconds(r.restart.idleMs)}`,
-      "",
+      target("restart ready"),
     ],
     ["Restart: writes", int(r.restart.writes), target("restart writes")],
     [

@@ -1,24 +1,9 @@
 // The bench's workload: N MailDevices spread over A MailAddresses, created as fast as a client
-// with a few dozen requests in flight can, and a small promise pool to do it with.
+// with a few dozen requests in flight can.
 import { apiVersion, kinds, rotateAnnotation } from "../src/api/names.ts";
+import { pool } from "../harness/pool.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { named, resources } from "../src/kube/resources.ts";
-
-/** Runs `task` over `items` with at most `concurrency` in flight; rejects on the first failure. */
-export async function pool<T>(
-  items: readonly T[],
-  concurrency: number,
-  task: (item: T, index: number) => Promise<unknown>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      await task(items[index]!, index);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-}
 
 export const addressName = (i: number) => `addr-${String(i).padStart(3, "0")}`;
 export const deviceName = (i: number) => `dev-${String(i).padStart(5, "0")}`;

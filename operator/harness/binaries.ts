@@ -53,3 +53,31 @@ export async function resolveBinaries(env: NodeJS.ProcessEnv = process.env): Pro
   }
   return found as Binaries;
 }
+
+/** What a harness node runs beside Debian's containerd and runc (operator/harness/node.ts). */
+export const nodeBinaryNames = ["kubelet", "kube-proxy", "kube-scheduler"] as const;
+export type NodeBinaryName = (typeof nodeBinaryNames)[number];
+export type NodeBinaries = Record<NodeBinaryName, string>;
+
+let builtNode: Promise<string> | undefined;
+
+/**
+ * kubelet, kube-proxy and kube-scheduler of the control plane's Kubernetes version: from
+ * DEVICEPASS_NODE_BINARIES when it names a folder, else `build-control-plane.sh node`.
+ */
+export async function resolveNodeBinaries(env: NodeJS.ProcessEnv = process.env): Promise<NodeBinaries> {
+  const dir = env.DEVICEPASS_NODE_BINARIES
+    ? env.DEVICEPASS_NODE_BINARIES
+    : await (builtNode ??= run("bash", [buildScript, "node"], {
+        maxBuffer: 64 * 1024 * 1024,
+        timeout: 60 * 60_000,
+      }).then(({ stdout }) => stdout.trim().split("\n").at(-1) ?? ""));
+  const found = {} as NodeBinaries;
+  for (const name of nodeBinaryNames) {
+    const path = join(dir, name);
+    if (!(await isExecutable(path)))
+      throw new Error(`${path} is missing: build-control-plane.sh node builds ${nodeBinaryNames.join(", ")}`);
+    found[name] = path;
+  }
+  return found;
+}

@@ -22,12 +22,46 @@ export interface ControlPlaneOptions {
   auditPolicy?: string;
   /** Start kube-controller-manager (garbage collector, namespace deletion). Default true. */
   controllerManager?: boolean;
+  /** Serve a real node (operator/harness/node.ts); without it, the plane has no nodes and no pods run. */
+  node?: NodeServing;
 }
+
+/**
+ * What a real node's pods need from the control plane: kube-apiserver on an address the node's
+ * network reaches (the `kubernetes` Service's endpoint), ServiceAccount admission with the token,
+ * ServiceAccount and root-CA controllers, Deployments, ReplicaSets and EndpointSlices,
+ * kube-scheduler, Node authorization for the kubelet, and a client certificate for `kubectl logs`.
+ */
+export interface NodeServing {
+  apiServerAddress: string;
+  schedulerBinary: string;
+}
+
+/** kube-controller-manager's controllers: these always, the node's after them when it serves one. */
+const controllers = [
+  "garbage-collector-controller",
+  "namespace-controller",
+  "clusterrole-aggregation-controller",
+];
+const nodeControllers = [
+  "serviceaccount-controller",
+  "serviceaccount-token-controller",
+  "root-ca-certificate-publisher-controller",
+  "deployment-controller",
+  "replicaset-controller",
+  "endpointslice-controller",
+  "endpointslice-mirroring-controller",
+  "disruption-controller",
+  "pod-garbage-collector-controller",
+  // Lifts the node.kubernetes.io/not-ready taint the kubelet registers with, once the node is Ready.
+  "node-lifecycle-controller",
+];
 
 export interface StartupTimings {
   etcdMs: number;
   apiServerMs: number;
   controllerManagerMs: number;
+  schedulerMs: number;
   totalMs: number;
 }
 
@@ -70,12 +104,19 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 export class ControlPlane {
   readonly apiServerUrl: string;
   readonly kubeconfigPath: string;
-  readonly timings: StartupTimings = { etcdMs: 0, apiServerMs: 0, controllerManagerMs: 0, totalMs: 0 };
+  readonly timings: StartupTimings = {
+    etcdMs: 0,
+    apiServerMs: 0,
+    controllerManagerMs: 0,
+    schedulerMs: 0,
+    totalMs: 0,
+  };
   readonly auditLogPath: string;
   private readonly processes: ManagedProcess[] = [];
   private etcd!: ManagedProcess;
   private apiServer!: ManagedProcess;
   private admin!: ClientIdentity;
+  private serviceAccount!: KeyPair;
   private stopped = false;
 
   readonly dir: string;
@@ -86,6 +127,7 @@ export class ControlPlane {
     etcdPeer: number;
     apiServer: number;
     controllerManager: number;
+    scheduler: number;
   };
   private readonly options: ControlPlaneOptions;
 
@@ -101,7 +143,7 @@ export class ControlPlane {
     this.ca = ca;
     this.ports = ports;
     this.options = options;
-    this.apiServerUrl = `https://${loopback}:${ports.apiServer}`;
+    this.apiServerUrl = `https://${options.node?.apiServerAddress ?? loopback}:${ports.apiServer}`;
     this.kubeconfigPath = join(dir, "kubeconfig");
     this.auditLogPath = join(dir, "audit.log");
   }
@@ -120,6 +162,7 @@ export class ControlPlane {
       etcdPeer: await freePort(),
       apiServer: await freePort(),
       controllerManager: await freePort(),
+      scheduler: await freePort(),
     };
     const plane = new ControlPlane(dir, binaries, ca, ports, options);
     try {
@@ -133,12 +176,18 @@ export class ControlPlane {
 
   private async boot(log: (line: string) => void): Promise<void> {
     const started = performance.now();
+    const addresses = [
+      loopback,
+      "10.0.0.1",
+      ...(this.options.node ? [this.options.node.apiServerAddress] : []),
+    ];
     const [serving, serviceAccount, admin] = await Promise.all([
-      this.ca.issueServing("kube-apiserver", [loopback, "10.0.0.1"], ["localhost", "kubernetes.default.svc"]),
+      this.ca.issueServing("kube-apiserver", addresses, ["localhost", "kubernetes.default.svc"]),
       createServiceAccountKey(this.dir),
       this.ca.issueClient("admin", ["system:masters"]),
     ]);
     this.admin = admin;
+    this.serviceAccount = serviceAccount;
 
     this.etcd = this.track(new ManagedProcess("etcd", this.binaries.etcd, this.etcdArgs(), this.dir));
     await this.startEtcd();
@@ -173,6 +222,25 @@ export class ControlPlane {
       this.timings.controllerManagerMs = Math.round(performance.now() - kcmStarted);
       log(`kube-controller-manager ready in ${this.timings.controllerManagerMs} ms`);
     }
+    if (this.options.node) {
+      const schedulerStarted = performance.now();
+      const scheduler = this.track(
+        new ManagedProcess(
+          "kube-scheduler",
+          this.options.node.schedulerBinary,
+          this.schedulerArgs(),
+          this.dir,
+        ),
+      );
+      await scheduler.start();
+      const healthz = `https://${loopback}:${this.ports.scheduler}/healthz`;
+      await waitFor("kube-scheduler /healthz", async () => {
+        await scheduler.assertRunning();
+        return (await httpsGet(healthz, {})).status === 200;
+      }, 60_000); // prettier-ignore
+      this.timings.schedulerMs = Math.round(performance.now() - schedulerStarted);
+      log(`kube-scheduler ready in ${this.timings.schedulerMs} ms`);
+    }
     this.timings.totalMs = Math.round(performance.now() - started);
   }
 
@@ -198,6 +266,7 @@ export class ControlPlane {
   }
 
   private async apiServerArgs(serving: KeyPair, serviceAccount: KeyPair): Promise<string[]> {
+    const address = this.options.node?.apiServerAddress ?? loopback;
     const args = [
       `--etcd-servers=http://${loopback}:${this.ports.etcdClient}`,
       `--cert-dir=${join(this.dir, "apiserver-certs")}`,
@@ -205,19 +274,33 @@ export class ControlPlane {
       `--tls-private-key-file=${serving.keyFile}`,
       `--client-ca-file=${this.ca.certFile}`,
       `--secure-port=${this.ports.apiServer}`,
-      `--bind-address=${loopback}`,
-      `--advertise-address=${loopback}`,
+      `--bind-address=${address}`,
+      `--advertise-address=${address}`,
       "--service-cluster-ip-range=10.0.0.0/24",
       "--allow-privileged=true",
-      "--disable-admission-plugins=ServiceAccount",
-      "--authorization-mode=RBAC",
       "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
       `--service-account-key-file=${serviceAccount.certFile}`,
       `--service-account-signing-key-file=${serviceAccount.keyFile}`,
-      // A loopback advertise address cannot be an Endpoints address; nothing here needs it.
-      "--endpoint-reconciler-type=none",
       "--profiling=false",
     ];
+    if (this.options.node) {
+      // The kubelet authorizes as a node; kube-apiserver reaches it by IP for logs and exec.
+      const kubeletClient = await this.ca.issueClient("kube-apiserver-kubelet-client", ["system:masters"]);
+      args.push(
+        "--authorization-mode=Node,RBAC",
+        `--kubelet-client-certificate=${kubeletClient.certFile}`,
+        `--kubelet-client-key=${kubeletClient.keyFile}`,
+        "--kubelet-preferred-address-types=InternalIP",
+      );
+    } else {
+      args.push(
+        "--authorization-mode=RBAC",
+        // No pods run without a node: no ServiceAccount tokens to mount.
+        "--disable-admission-plugins=ServiceAccount",
+        // A loopback advertise address cannot be an Endpoints address; nothing here needs it.
+        "--endpoint-reconciler-type=none",
+      );
+    }
     if (this.options.auditPolicy !== undefined) {
       const policyFile = join(this.dir, "audit-policy.yaml");
       await writeFile(policyFile, this.options.auditPolicy);
@@ -237,12 +320,37 @@ export class ControlPlane {
       `--authentication-kubeconfig=${kubeconfig}`,
       `--authorization-kubeconfig=${kubeconfig}`,
       // clusterrole-aggregation: the built-in view/edit/admin roles take in aggregated ClusterRoles.
-      "--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller",
+      `--controllers=${[...controllers, ...(this.options.node ? nodeControllers : [])].join(",")}`,
       "--leader-elect=false",
       `--bind-address=${loopback}`,
       `--secure-port=${this.ports.controllerManager}`,
       `--cert-dir=${join(this.dir, "controller-manager-certs")}`,
+      ...(this.options.node
+        ? [
+            // The token controller signs ServiceAccount tokens and hands out the CA pods verify kube-apiserver with.
+            `--service-account-private-key-file=${this.serviceAccount.keyFile}`,
+            `--root-ca-file=${this.ca.certFile}`,
+          ]
+        : []),
     ];
+  }
+
+  private schedulerArgs(): string[] {
+    const kubeconfig = this.kubeconfigPath;
+    return [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      "--leader-elect=false",
+      `--bind-address=${loopback}`,
+      `--secure-port=${this.ports.scheduler}`,
+      `--cert-dir=${join(this.dir, "scheduler-certs")}`,
+    ];
+  }
+
+  /** The CA that signs every certificate of this plane (clients' and kube-apiserver's). */
+  get caCertFile(): string {
+    return this.ca.certFile;
   }
 
   private async startEtcd(): Promise<void> {

@@ -52,7 +52,9 @@ export class LineConnection {
 
   static open(endpoint: Endpoint, timeoutMs = 15_000): Promise<LineConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: endpoint.host, port: endpoint.port, localAddress: nextSourceAddress() });
+      // Loopback servers get a source address each; a node's pod is reached from the host's own address.
+      const localAddress = endpoint.host.startsWith("127.") ? nextSourceAddress() : undefined;
+      const socket = connect({ host: endpoint.host, port: endpoint.port, localAddress });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connecting to ${endpoint.host}:${endpoint.port} timed out`));

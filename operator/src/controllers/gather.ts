@@ -128,6 +128,13 @@ export function isOverLimit(cache: Caches, device: MailDevice, limit: number): b
   return index >= limit;
 }
 
+/**
+ * Checks already made, per cached Secret object: the informer replaces an object on every change,
+ * so a Secret seen again unchanged costs no base64, SHA-256 or HMAC (a database pass reads every
+ * device of a shard).
+ */
+const checked = new WeakMap<SecretObject, { device: string; mailAddress: string; check: CredentialCheck }>();
+
 /** What a device's own Secret is worth, read back as input (only when the address issues). */
 export function credentialOf(
   ctx: Pick<OperatorContext, "seal" | "config">,
@@ -136,11 +143,17 @@ export function credentialOf(
   standing: AddressStanding,
 ): CredentialCheck | undefined {
   if (secret.kind !== "owned" || standing.state !== "Issuing") return undefined;
-  return checkCredential(secret.secret, device, standing.mailAddress, {
+  const { mailAddress } = standing;
+  const deviceId = `${device.metadata.uid}/${device.metadata.name}`;
+  const memo = checked.get(secret.secret);
+  if (memo && memo.device === deviceId && memo.mailAddress === mailAddress) return memo.check;
+  const check = checkCredential(secret.secret, device, mailAddress, {
     seal: ctx.seal,
     argon2: ctx.config.argon2,
     digest: passwordDigest,
   });
+  checked.set(secret.secret, { device: deviceId, mailAddress, check });
+  return check;
 }
 
 /** Every device gathered for a decision: standing, Secret, credential and limit. */

@@ -24,6 +24,9 @@ import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
 export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
 
+/** Node's flags in the operator's container. */
+export const nodeOptions = "--max-old-space-size-percentage=50";
+
 /** The operator's seal key Secret in the release namespace. */
 export function sealKeySecretName(release: string): string {
   return `${release}-seal-key`;
@@ -410,6 +413,9 @@ export class DevicepassInstall extends Construct {
         w.value((v) => v.image.pullPolicy),
       ),
       JsonPatch.add(`${container}/args`, args),
+      // V8 sizes its heap for the node's memory, not the container's: half of the memory limit
+      // (cgroup-constrained memory) for the heap; the rest is code, argon2id buffers and off-heap.
+      JsonPatch.add(`${container}/env`, [{ name: "NODE_OPTIONS", value: nodeOptions }]),
       JsonPatch.replace(
         "/spec/replicas",
         w.value((v) => v.replicas),

@@ -125,21 +125,19 @@ describe("renderShard", () => {
     expect(leftOut).toEqual([]);
   });
 
-  it("fits 50,000 devices of 20 per address within budget in 64 shards", () => {
-    const perShard = new Map<number, ShardAddress[]>();
-    for (let a = 0; a < 2500; a++) {
+  it("fits its share of 50,000 devices of 20 per address within budget, in each of 64 shards", () => {
+    // 2,500 addresses over 64 shards: at most 40 addresses, 800 devices, in the fullest shard.
+    const hash = fakeHash("one");
+    const addresses = Array.from({ length: Math.ceil(2500 / 64) }, (_, a) => {
       const address = `user${a}@example.com`;
       const entries = Array.from({ length: 20 }, (_, i) =>
-        entry(address, `tenant-${a % 100}/device-${a}-${i}`),
+        entry(address, `tenant-${a % 100}/device-${a}-${i}`, hash),
       );
-      const shard = a % 64;
-      perShard.set(shard, [...(perShard.get(shard) ?? []), at(address, entries)]);
-    }
-    for (const addresses of perShard.values()) {
-      const { bytes, leftOut } = renderShard(addresses, 768 * 1024);
-      expect(leftOut).toEqual([]);
-      expect(bytes).toBeLessThan(768 * 1024);
-    }
+      return at(address, entries);
+    });
+    const { bytes, leftOut } = renderShard(addresses, 768 * 1024);
+    expect(leftOut).toEqual([]);
+    expect(bytes).toBeLessThan(768 * 1024);
   });
 });
 
@@ -174,6 +172,8 @@ describe("validation", () => {
 
   it("never renders a TAB, newline or wildcard from random bytes in any field (fuzz)", () => {
     const text = () => randomBytes(1 + Math.floor(Math.random() * 40)).toString("latin1");
+    const problems: string[] = [];
+    const check = (ok: boolean, what: string) => void (ok || problems.push(what));
     for (let i = 0; i < 3000; i++) {
       const fields = [text(), text(), text(), text()];
       const pick = i % 5;
@@ -190,25 +190,24 @@ describe("validation", () => {
       };
       const { files } = renderShard([{ address: e.address, entries: [e], owner }], big);
       for (const [key, file] of files) {
-        expect(key).toMatch(/^[-._a-zA-Z0-9]{1,253}$/);
+        check(/^[-._a-zA-Z0-9]{1,253}$/.test(key), `key ${JSON.stringify(key)}`);
         for (const row of file.split("\n").filter((l) => l && !l.startsWith("#"))) {
-          const cols = row.split("\t");
-          expect(cols).toHaveLength(4);
-          expect(row).not.toMatch(/[*?\r\0]/);
+          check(row.split("\t").length === 4, `columns of ${JSON.stringify(row)}`);
+          check(!/[*?\r\0]/.test(row), `characters of ${JSON.stringify(row)}`);
         }
       }
       const parsed = parseShard(files);
-      for (const p of parsed.entries) expect(entryProblem(p)).toBeUndefined();
+      for (const p of parsed.entries) check(entryProblem(p) === undefined, `parsed ${JSON.stringify(p)}`);
       // What went in is either rendered exactly or not at all.
-      if (entryProblem(e) === undefined)
-        expect(parsed.entries).toEqual([{ ...e, protocols: [...e.protocols].sort() }]);
-      else expect(parsed.entries).toEqual([]);
+      const want = entryProblem(e) === undefined ? [{ ...e, protocols: [...e.protocols].sort() }] : [];
+      check(JSON.stringify(parsed.entries) === JSON.stringify(want), `entry ${JSON.stringify(e)}`);
     }
+    expect(problems).toEqual([]);
   });
 });
 
 describe("renderShard and parseShard, fuzzed with random bytes in every field", () => {
-  // A seeded generator, so that a failure names the seed that reproduces it.
+  // A seeded generator, so that a finding names the seed that reproduces it.
   const seed = randomBytes(4).readUInt32BE(0) || 1;
   let state = seed;
   const next = () => {
@@ -238,10 +237,12 @@ describe("renderShard and parseShard, fuzzed with random bytes in every field", 
   const rounds = 500;
   const good = entry("a@x.io", "ns/d");
   const timestamp = "2026-01-01T00:00:00Z";
+  const problems: string[] = [];
+  const check = (ok: boolean, what: string) => void (ok || problems.push(`seed ${seed}: ${what}`));
 
   it("renders only well-formed rows and records, within budget, and parses back only well-formed ones", () => {
+    problems.length = 0;
     for (let i = 0; i < rounds; i++) {
-      const where = `seed ${seed}, round ${i}`;
       const addresses: ShardAddress[] = Array.from({ length: 1 + Math.floor(next() * 4) }, (_, a) => {
         const address = field(`u${a}@x.io`);
         const entries = Array.from({ length: Math.floor(next() * 3) }, (_, d) => ({
@@ -265,56 +266,63 @@ describe("renderShard and parseShard, fuzzed with random bytes in every field", 
       });
       const budget = next() < 0.5 ? big : 200 + Math.floor(next() * 2000);
       const { files, bytes, leftOut } = renderShard(addresses, budget);
+      const where = `round ${i}`;
 
       const actual = [...files].reduce((n, [key, text]) => n + key.length + Buffer.byteLength(text), 0);
-      expect(bytes, where).toBe(actual);
-      if (budget === big) expect(leftOut, where).toEqual([]);
-      expect(files.has(ownersKey), where).toBe(true);
+      check(bytes === actual, `${where}: ${bytes} bytes reported, ${actual} written`);
+      check(
+        budget !== big || leftOut.length === 0,
+        `${where}: left out ${JSON.stringify(leftOut)} with room`,
+      );
+      check(files.has(ownersKey), `${where}: no owners key`);
       for (const [key, text] of files) {
-        expect(key, where).toMatch(/^[-._a-zA-Z0-9]{1,253}$/);
+        check(/^[-._a-zA-Z0-9]{1,253}$/.test(key), `${where}: key ${JSON.stringify(key)}`);
         const rows = text.split("\n");
-        expect(rows.at(-1), where).toBe(""); // every row ends with a newline
+        check(rows.at(-1) === "", `${where}: ${JSON.stringify(key)} does not end with a newline`);
         for (const row of rows.filter((r) => r !== "" && !r.startsWith("#"))) {
-          expect(row.split("\t"), `${where}: ${JSON.stringify(row)}`).toHaveLength(4);
-          expect(row, where).not.toMatch(/[*?%\r\0]/);
+          check(row.split("\t").length === 4, `${where}: columns of ${JSON.stringify(row)}`);
+          check(!/[*?%\r\0]/.test(row), `${where}: characters of ${JSON.stringify(row)}`);
         }
       }
       // Everything parsed back is well-formed, in the file of its own address, and was put in.
       const parsed = parseShard(files);
       for (const e of parsed.entries) {
-        expect(entryProblem(e), where).toBeUndefined();
-        expect(files.get(addressKey(e.address)), where).toContain(`${e.address}\t${e.device}\t`);
+        check(entryProblem(e) === undefined, `${where}: parsed ${JSON.stringify(e)}`);
+        check(
+          files.get(addressKey(e.address))?.includes(`${e.address}\t${e.device}\t`) === true,
+          `${where}: ${JSON.stringify(e)} is not in its own address's file`,
+        );
         const source = addresses.find((a) => a.address === e.address);
-        expect(
-          source?.entries.some((s) => s.device === e.device && s.hash === e.hash && s.address === e.address),
-          where,
-        ).toBe(true);
+        check(
+          source?.entries.some(
+            (s) => s.device === e.device && s.hash === e.hash && s.address === e.address,
+          ) === true,
+          `${where}: ${JSON.stringify(e)} was never put in`,
+        );
       }
-      for (const o of parsed.owners) expect(isValidOwnershipRecord(o), where).toBe(true);
+      for (const o of parsed.owners) check(isValidOwnershipRecord(o), `${where}: owner ${JSON.stringify(o)}`);
       // A well-formed entry of its own address is rendered exactly once, unless the budget left it out.
-      for (const a of addresses)
-        for (const e of a.entries)
-          if (
-            entryProblem(e) === undefined &&
-            e.address === a.address &&
-            !leftOut.includes(a.address) &&
-            isValidMailAddress(a.address)
-          )
-            expect(
-              parsed.entries.filter((p) => p.device === e.device && p.hash === e.hash),
-              where,
-            ).toHaveLength(
-              a.entries.filter((x) => x.device === e.device && x.hash === e.hash && x.address === a.address)
-                .length,
-            );
+      for (const a of addresses) {
+        if (!isValidMailAddress(a.address) || leftOut.includes(a.address)) continue;
+        for (const e of a.entries) {
+          if (entryProblem(e) !== undefined || e.address !== a.address) continue;
+          const same = (x: PassdbEntry) =>
+            x.device === e.device && x.hash === e.hash && x.address === a.address;
+          check(
+            parsed.entries.filter(same).length === a.entries.filter(same).length,
+            `${where}: ${JSON.stringify(e)} rendered ${parsed.entries.filter(same).length} times`,
+          );
+        }
+      }
     }
+    expect(problems).toEqual([]);
   });
 
   it("parses any bytes under any key into well-formed entries of the key's own address only", () => {
+    problems.length = 0;
     const line = (address: string) =>
       [field(address), field("ns/d"), field("imap"), field(good.hash)].join(pick(["\t", "\t", " ", "\t\t"]));
     for (let i = 0; i < rounds; i++) {
-      const where = `seed ${seed}, round ${i}`;
       const data: Record<string, string> = {};
       for (let k = 0; k < 1 + Math.floor(next() * 3); k++) {
         const address = pick(["a@x.io", "b@x.io", field("c@x.io")]);
@@ -329,13 +337,15 @@ describe("renderShard and parseShard, fuzzed with random bytes in every field", 
       }
       const parsed = parseShard(data);
       for (const e of parsed.entries) {
-        expect(entryProblem(e), where).toBeUndefined();
-        expect(
-          data[addressKey(e.address)],
-          `${where}: an entry of ${e.address} from another key`,
-        ).toBeDefined();
+        check(entryProblem(e) === undefined, `round ${i}: parsed ${JSON.stringify(e)}`);
+        check(
+          data[addressKey(e.address)] !== undefined,
+          `round ${i}: an entry of ${e.address} from another key`,
+        );
       }
-      for (const o of parsed.owners) expect(isValidOwnershipRecord(o), where).toBe(true);
+      for (const o of parsed.owners)
+        check(isValidOwnershipRecord(o), `round ${i}: owner ${JSON.stringify(o)}`);
     }
+    expect(problems).toEqual([]);
   });
 });

@@ -282,30 +282,44 @@ export class LeaderElector {
   private async release(): Promise<void> {
     const { client, namespace, name, log } = this.options;
     if (this.lost || this.observed?.spec?.holderIdentity !== this.identity) return;
-    const now = microTime(new Date());
-    try {
-      const released = await client.replace<Lease>(
-        named(resources.leases, namespace, name),
-        {
-          ...this.observed,
-          spec: {
-            holderIdentity: "",
-            leaseDurationSeconds: 1,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: this.observed.spec.leaseTransitions ?? 0,
+    const ref = named(resources.leases, namespace, name);
+    const signal = AbortSignal.timeout(this.timings.renewDeadlineMs);
+    // A renewal cut off by stop() may still have reached the server, leaving our version behind:
+    // a conflict is then our own write; read the Lease again and release it if it is still ours.
+    for (let attempt = 1; ; attempt++) {
+      const held = this.observed;
+      const now = microTime(new Date());
+      try {
+        const released = await client.replace<Lease>(
+          ref,
+          {
+            ...held,
+            spec: {
+              holderIdentity: "",
+              leaseDurationSeconds: 1,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: held?.spec?.leaseTransitions ?? 0,
+            },
           },
-        },
-        AbortSignal.timeout(this.timings.renewDeadlineMs),
-      );
-      this.observe(released);
-      log.info("released the leader Lease");
-    } catch (error) {
-      // Conflict: someone else holds it already. Anything else: it expires after its duration.
-      log.warn(
-        { err: (error as Error).message, conflict: error instanceof ApiError && isConflict(error) },
-        "could not release the leader Lease",
-      );
+          signal,
+        );
+        this.observe(released);
+        log.info("released the leader Lease");
+        return;
+      } catch (error) {
+        const conflict = error instanceof ApiError && isConflict(error);
+        if (conflict && attempt === 1) {
+          const current = await client.get<Lease>(ref, signal).catch(() => undefined);
+          if (current?.spec?.holderIdentity === this.identity) {
+            this.observe(current);
+            continue;
+          }
+        }
+        // Someone else holds it already, or it expires after its duration.
+        log.warn({ err: (error as Error).message, conflict }, "could not release the leader Lease");
+        return;
+      }
     }
   }
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { MailServer } from "../../harness/dovecot.ts";
 import { imapLogin, imapNoop, pop3Login, smtpAuth, type Endpoint } from "../../harness/mail-clients.ts";
-import { OperatorCli } from "../../harness/operator-cli.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
 import { SecretVolume } from "../../harness/secret-volume.ts";
 import { devicePassword } from "../operator-support.ts";
 import { adminKubectl, eventually, withNamespace } from "../support.ts";
@@ -32,7 +32,7 @@ let ns: { name: string; dispose: () => Promise<void> };
 let passdbNs: { name: string; dispose: () => Promise<void> };
 let volume: SecretVolume | undefined;
 let mail: MailServer | undefined;
-let operator: OperatorCli | undefined;
+let operator: OperatorProcess | undefined;
 let imap: Endpoint;
 let pop3: Endpoint;
 let smtp: Endpoint;
@@ -56,18 +56,18 @@ beforeAll(async () => {
   imap = { host: mail.host, port: mail.ports.imap };
   pop3 = { host: mail.host, port: mail.ports.pop3 };
   smtp = { host: mail.host, port: mail.ports.smtp };
-  operator = await OperatorCli.start([
+  operator = await OperatorProcess.startRunning({ args: [
     "--kubeconfig", kubeconfig,
     "--namespace", ns.name,
     "--passdb-namespace", passdbNs.name,
     "--passdb-shards", "4",
     "--doveadm-url", mail.doveadmUrl,
     "--doveadm-api-key-file", mail.doveadmApiKeyFile,
-  ]); // prettier-ignore
+  ] }); // prettier-ignore
 });
 
 afterAll(async () => {
-  await operator?.stop();
+  await operator?.dispose();
   await mail?.stop();
   await volume?.stop();
   await ns?.dispose();
@@ -79,7 +79,7 @@ afterEach(async ({ task }) => {
   const tail = (text: string | undefined, n = 40) => (text ?? "").split("\n").slice(-n).join("\n");
   console.error(`--- dovecot log\n${tail(await mail?.dovecotLog())}`);
   console.error(`--- postfix log\n${tail(await mail?.postfixLog(), 20)}`);
-  console.error(`--- operator log\n${tail(await operator?.log(), 20)}`);
+  console.error(`--- operator log\n${tail(await operator?.logText(), 20)}`);
 });
 
 /**

@@ -9,6 +9,7 @@ import { KubeClient } from "../../src/kube/client.ts";
 import { ApiError } from "../../src/kube/errors.ts";
 import { named, resources } from "../../src/kube/resources.ts";
 export { freePort } from "../../harness/net.ts";
+export { pool } from "../../harness/pool.ts";
 
 const crds = join(import.meta.dirname, "..", "..", "..", "crds");
 export const domain = "example.com";
@@ -120,20 +121,6 @@ export async function persistently(
       await sleep(250);
     }
   }
-}
-
-/** Runs `tasks` with at most `limit` at a time. */
-export async function pool<T>(
-  items: readonly T[],
-  limit: number,
-  task: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await task(items[next++]!);
-    }),
-  );
 }
 
 export interface ExpectedDevice {

@@ -7,11 +7,14 @@ import { FaultProxy } from "../../harness/fault-proxy.ts";
 import { defaultLeaseTimings } from "../../src/runtime/leader-election.ts";
 import { FaultCluster, Workload, freePort, pool, sample } from "./cluster.ts";
 import { SecretAudit, plaintextIn, waitForInvariant } from "./invariant.ts";
-import { OperatorReplica } from "./operator-process.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
+
+/** Restarted after an exit of its own like a pod (the kubelet would wait 10 s at first). */
+const restartLikeAPod = 500;
 import { report } from "./report.ts";
 
 interface Slot {
-  replica: OperatorReplica;
+  replica: OperatorProcess;
   /** Each replica reaches the API server through its own proxy, which counts its requests. */
   proxy: FaultProxy;
   metricsPort: number;
@@ -34,7 +37,8 @@ async function startSlot(name: string): Promise<Slot> {
   await proxy.writeKubeconfig(kubeconfig);
   const metricsPort = await freePort();
   const healthPort = await freePort();
-  const replica = await OperatorReplica.start({
+  const replica = await OperatorProcess.start({
+    restartDelayMs: restartLikeAPod,
     name,
     args: cluster.operatorArgs(kubeconfig, [
       "--metrics-addr", `127.0.0.1:${metricsPort}`,

@@ -6,13 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FaultCluster, Workload, pool, sample } from "./cluster.ts";
 import { SecretAudit, plaintextIn, waitForInvariant } from "./invariant.ts";
-import { OperatorReplica } from "./operator-process.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
+
+/** Restarted after an exit of its own like a pod (the kubelet would wait 10 s at first). */
+const restartLikeAPod = 500;
 import { report } from "./report.ts";
 
 let cluster: FaultCluster;
 let workload: Workload;
 let audit: SecretAudit;
-let operator: OperatorReplica;
+let operator: OperatorProcess;
 
 const rounds = 24;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -42,7 +45,8 @@ beforeAll(async () => {
   cluster = await FaultCluster.start();
   workload = new Workload(cluster);
   audit = SecretAudit.start(cluster.client, cluster.namespace);
-  operator = await OperatorReplica.start({
+  operator = await OperatorProcess.start({
+    restartDelayMs: restartLikeAPod,
     name: "operator",
     args: cluster.operatorArgs(undefined, ["--no-leader-elect"]),
   });

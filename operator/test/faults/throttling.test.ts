@@ -7,14 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FaultProxy, type ProxiedRequest } from "../../harness/fault-proxy.ts";
 import { FaultCluster, Workload, pool, sample } from "./cluster.ts";
 import { SecretAudit, plaintextIn, waitForInvariant } from "./invariant.ts";
-import { OperatorReplica } from "./operator-process.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
+
+/** Restarted after an exit of its own like a pod (the kubelet would wait 10 s at first). */
+const restartLikeAPod = 500;
 import { report } from "./report.ts";
 
 let cluster: FaultCluster;
 let workload: Workload;
 let audit: SecretAudit;
 let proxy: FaultProxy;
-let operator: OperatorReplica;
+let operator: OperatorProcess;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const addressNames = Array.from({ length: 8 }, (_, i) => `busy${i}`);
@@ -98,7 +101,11 @@ beforeAll(async () => {
   proxy = await FaultProxy.start(cluster.plane.kubeconfigPath);
   const kubeconfig = `${cluster.plane.dir}/kubeconfig-throttled`;
   await proxy.writeKubeconfig(kubeconfig);
-  operator = await OperatorReplica.start({ name: "operator", args: cluster.operatorArgs(kubeconfig) });
+  operator = await OperatorProcess.start({
+    restartDelayMs: restartLikeAPod,
+    name: "operator",
+    args: cluster.operatorArgs(kubeconfig),
+  });
   await operator.waitForMessage("became the leader");
   for (const name of addressNames) await workload.createAddress(name);
   await createDevices(64);

@@ -1,19 +1,24 @@
 // A user editing device Secrets and the password database by hand while the operator rotates and
 // revokes: hand-set passwords are replaced, deleted Secrets reissued, stripped labels and hashes
-// restored, and every rogue, swapped or missing database entry rewritten; then the invariant.
+// restored, injected lines and consistent forgeries of a record replaced by a new password, and
+// every rogue, swapped or missing database entry rewritten; then the invariant.
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { labels, secretAnnotations } from "../../src/api/names.ts";
 import { named, resources } from "../../src/kube/resources.ts";
-import { parseAddressFile } from "../../src/passdb/format.ts";
+import { ownersKey, parseAddressFile } from "../../src/passdb/format.ts";
 import { FaultCluster, Workload, persistently, pool, sample } from "./cluster.ts";
 import { SecretAudit, plaintextIn, waitForInvariant } from "./invariant.ts";
-import { OperatorReplica } from "./operator-process.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
+
+/** Restarted after an exit of its own like a pod (the kubelet would wait 10 s at first). */
+const restartLikeAPod = 500;
 import { report } from "./report.ts";
 
 let cluster: FaultCluster;
 let workload: Workload;
 let audit: SecretAudit;
-let operator: OperatorReplica;
+let operator: OperatorProcess;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const addressNames = Array.from({ length: 8 }, (_, i) => `edit${i}`);
@@ -45,6 +50,32 @@ const secretEdits = {
     await patchSecret(device, { metadata: { annotations: { [secretAnnotations.passwordHash]: null } } });
     return true;
   },
+  async injectLine(device: string) {
+    // A tenant appending a line of its own to the hash: never published, the record's seal fails.
+    const secret = await cluster.client.get<{ metadata: { annotations?: Record<string, string> } }>(
+      secretOf(device),
+    );
+    const hash = secret.metadata.annotations?.[secretAnnotations.passwordHash] ?? "";
+    await patchSecret(device, {
+      metadata: {
+        annotations: {
+          [secretAnnotations.passwordHash]: `${hash}\nroot@example.com\tmail/x\timap\t{PLAIN}pw`,
+        },
+      },
+    });
+    return true;
+  },
+  async forgeRecord(device: string) {
+    // A consistent forgery: password, digest and hash of the tenant's choosing, the seal kept.
+    const password = `chosen-by-the-tenant-${device}`;
+    const digest = createHash("sha256").update(password).digest("hex");
+    audit.handWrite(digest);
+    await patchSecret(device, {
+      data: { password: b64(password) },
+      metadata: { annotations: { [secretAnnotations.passwordDigest]: digest } },
+    });
+    return true;
+  },
   async stripLabels(device: string) {
     // Out of the operator's label-filtered cache: it must find the Secret and label it again.
     await patchSecret(device, {
@@ -63,7 +94,7 @@ async function shards(): Promise<Shard[]> {
     { ...resources.secrets, namespace: cluster.passdbNamespace },
     { labelSelector: `${labels.component}=passdb` },
   );
-  return list.items.filter((s) => Object.keys(s.data ?? {}).length > 0);
+  return list.items.filter((s) => Object.keys(s.data ?? {}).some((k) => k !== ownersKey));
 }
 
 const patchShard = (name: string, data: Record<string, string | null>) =>
@@ -80,7 +111,7 @@ async function editDatabase(): Promise<string[]> {
   const done: string[] = [];
   const [first, second, third] = sample(await shards(), 3);
   if (first) {
-    const [key, raw] = Object.entries(first.data!)[0]!;
+    const [key, raw] = Object.entries(first.data!).find(([k]) => k !== ownersKey)!;
     const text = Buffer.from(raw, "base64").toString();
     const entries = parseAddressFile(text);
     const intruder = `${entries[0]!.address}\t${cluster.namespace}/intruder\timap\t${entries[0]!.hash}\n`;
@@ -94,7 +125,9 @@ async function editDatabase(): Promise<string[]> {
     done.push("added a rogue entry", "added a stray key");
   }
   if (second) {
-    await patchShard(second.metadata.name, { [Object.keys(second.data!)[0]!]: null });
+    await patchShard(second.metadata.name, {
+      [Object.keys(second.data!).find((k) => k !== ownersKey)!]: null,
+    });
     done.push("removed an address file");
   }
   if (third) {
@@ -110,7 +143,11 @@ beforeAll(async () => {
   cluster = await FaultCluster.start();
   workload = new Workload(cluster);
   audit = SecretAudit.start(cluster.client, cluster.namespace);
-  operator = await OperatorReplica.start({ name: "operator", args: cluster.operatorArgs() });
+  operator = await OperatorProcess.start({
+    restartDelayMs: restartLikeAPod,
+    name: "operator",
+    args: cluster.operatorArgs(),
+  });
   await operator.waitForMessage("became the leader");
   for (const name of addressNames) await workload.createAddress(name);
   const devices = Array.from({ length: 64 }, (_, i) => `ed${String(i).padStart(2, "0")}`);

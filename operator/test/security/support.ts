@@ -14,7 +14,7 @@ import { MailServer } from "../../harness/dovecot.ts";
 import { FaultProxy, type ProxiedRequest } from "../../harness/fault-proxy.ts";
 import { imapLogin, pop3Login, smtpAuth, type Endpoint } from "../../harness/mail-clients.ts";
 import { freePort, loopback } from "../../harness/net.ts";
-import { OperatorCli } from "../../harness/operator-cli.ts";
+import { OperatorProcess } from "../../harness/operator-process.ts";
 import { SecretVolume } from "../../harness/secret-volume.ts";
 import type { Kubectl, KubectlResult } from "../../harness/kubectl.ts";
 import { chartDir, helmFor } from "../install-support.ts";
@@ -421,7 +421,7 @@ export interface SecurityEnv {
   operatorNamespace: string;
   mail: MailServer | undefined;
   doveadm: DoveadmRecorder | undefined;
-  operator: OperatorCli;
+  operator: OperatorProcess;
   passwords: PasswordRecorder;
   database: DatabaseHistory;
   /** The operator's API requests so far (with apiProxy). */
@@ -429,6 +429,8 @@ export interface SecurityEnv {
   /** (Re)starts the operator process with `shards` shards and extra environment. */
   startOperator(options?: { shards?: number; env?: Record<string, string> }): Promise<void>;
   stopOperator(): Promise<void>;
+  /** Every operator process's log of this test file, restarts included. */
+  operatorLogs(): Promise<string>;
   /** Applies the MailDomain: spec.namespaces admits every tenant, plus `extra`. */
   applyDomain(extra?: Record<string, unknown>): Promise<void>;
 }
@@ -452,7 +454,9 @@ export const testArgon2Env = {
 export function useSecurityEnv(prefix: string, options: SecurityEnvOptions): SecurityEnv {
   const admin = adminKubectl();
   const disposers: (() => Promise<unknown>)[] = [];
-  let operator: OperatorCli | undefined;
+  let operator: OperatorProcess | undefined;
+  /** The logs of the operator processes stopped so far (a restart is a new process). */
+  const earlierLogs: string[] = [];
   let shards = options.shards;
   let env: Record<string, string> = {};
   const release = `${prefix}-${hex()}`;
@@ -511,22 +515,14 @@ export function useSecurityEnv(prefix: string, options: SecurityEnvOptions): Sec
         ...options.operatorEnv,
         ...env,
       };
-      // The child takes the environment at spawn; the test worker's own is restored at once.
-      const saved = Object.fromEntries(Object.keys(environment).map((k) => [k, process.env[k]]));
-      Object.assign(process.env, environment);
-      try {
-        operator = await OperatorCli.start(args);
-      } finally {
-        for (const [k, v] of Object.entries(saved)) {
-          if (v === undefined) delete process.env[k];
-          else process.env[k] = v;
-        }
-      }
+      operator = await OperatorProcess.startRunning({ name: prefix, args, env: environment });
     },
     stopOperator: async () => {
-      await operator?.stop();
+      if (operator) earlierLogs.push(await operator.logText());
+      await operator?.dispose();
       operator = undefined;
     },
+    operatorLogs: async () => [...earlierLogs, (await operator?.logText()) ?? ""].join("\n"),
     applyDomain: async (extra = {}) => {
       await admin.ok(
         ["apply", "-f", "-"],
@@ -619,7 +615,7 @@ export function useSecurityEnv(prefix: string, options: SecurityEnvOptions): Sec
   afterEach(async ({ task }) => {
     if (task.result?.state !== "fail") return;
     const tail = (text: string | undefined, n = 40) => (text ?? "").split("\n").slice(-n).join("\n");
-    console.error(`--- operator log\n${tail(await operator?.log())}`);
+    console.error(`--- operator log\n${tail(await operator?.logText())}`);
     if (state.mail) console.error(`--- dovecot log\n${tail(await state.mail.dovecotLog())}`);
   });
 
@@ -704,7 +700,7 @@ export async function plaintextLeaks(env: SecurityEnv): Promise<string[]> {
   const passwords = env.passwords.passwords();
   if (passwords.size === 0) return ["no password was recorded at all: the scan would prove nothing"];
   const places: { where: string; text: string }[] = [];
-  places.push({ where: "the operator's log", text: await env.operator.log() });
+  places.push({ where: "the operator's log", text: await env.operatorLogs() });
   const namespaces = [...env.tenants.map((t) => t.namespace), env.passdbNamespace, env.operatorNamespace];
   for (const ns of namespaces) {
     places.push({

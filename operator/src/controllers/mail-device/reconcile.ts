@@ -30,7 +30,7 @@ import {
 } from "../../runtime/controller.ts";
 import { finalizer } from "../../runtime/finalizer.ts";
 import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
-import { gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
+import { credentialOf, gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
 
 const fieldManager = controllerNames.device;
 
@@ -105,12 +105,19 @@ async function applyDevice(
   let decision = decide(ctx, device, world);
   let written: SecretObject | undefined;
   if (decision.action.type === "issue") {
-    const result = await issue(ctx, device, world, decision, log);
-    if (result.kind === "foreign") {
-      // Someone else's Secret of that name, outside our label-filtered cache: decide again with it.
-      world = { ...world, secret: secretState(result.secret, device), credential: undefined };
+    let result = await issue(ctx, device, world, decision, log);
+    if (result.kind === "exists") {
+      // A Secret of that name outside our label-filtered cache: someone else's, or ours with its
+      // labels removed. Decide again with it: ours keeps its password if its record holds.
+      const secret = secretState(result.secret, device);
+      world = { ...world, secret, credential: credentialOf(ctx, device, secret, world.standing) };
       decision = decide(ctx, device, world);
-    } else written = result.secret;
+      if (decision.action.type === "issue" && secret.kind === "owned")
+        result = await issue(ctx, device, world, decision, log);
+      else if (decision.action.type === "refresh" && secret.kind === "owned")
+        written = await refresh(ctx, device, world, decision.action.record);
+    }
+    if (result.kind === "written") written = result.secret;
   } else if (decision.action.type === "refresh" && world.secret.kind === "owned") {
     written = await refresh(ctx, device, world, decision.action.record);
   } else if (decision.action.type === "revoke") {
@@ -121,6 +128,10 @@ async function applyDevice(
       await revoke(ctx, device, secret, log);
   }
 
+  // A password just written is normally published within the batch window: report it once, as
+  // Ready, rather than Publishing first. Only a database slower than this gets a Publishing status.
+  const fresh = freshPasswordWaitMs(ctx, decision, written ?? ownedSecret(world));
+  if (fresh > 0) return requeueAfter(Math.min(fresh, decision.requeueAfterMs ?? Infinity));
   await writeStatus(ctx, statusWriter, device, world.standing, decision, written);
   if (decision.ready.reason === reasons.SecretConflict) return requeueWithBackoff;
   if (decision.requeueAfterMs !== undefined) return requeueAfter(decision.requeueAfterMs);
@@ -145,6 +156,22 @@ function decide(ctx: OperatorContext, device: MailDevice, world: DeviceWorld): D
   });
 }
 
+/** How long the database gets to publish a new password before the status says Publishing. */
+export const publishingQuietMs = 2_000;
+
+/** Time left before a Publishing status is due for a password generated moments ago (0: due now). */
+function freshPasswordWaitMs(
+  ctx: OperatorContext,
+  decision: DeviceDecision,
+  secret: SecretObject | undefined,
+): number {
+  if (decision.ready.reason !== reasons.Publishing || !secret) return 0;
+  const generatedAt = Date.parse(readPasswordRecord(secret).generatedAt ?? "");
+  if (!Number.isFinite(generatedAt)) return 0;
+  // generatedAt has whole seconds: count from the end of its second.
+  return Math.max(0, generatedAt + 1000 + publishingQuietMs - ctx.now().getTime());
+}
+
 function ownedSecret(world: DeviceWorld): SecretObject | undefined {
   return world.secret.kind === "owned" ? world.secret.secret : undefined;
 }
@@ -157,13 +184,16 @@ function settingsFor(ctx: OperatorContext, standing: Extract<AddressStanding, { 
   );
 }
 
-/** Writes `desired` over the Secret we read (or creates it); a Secret of that name not ours comes back as foreign. */
+/** A write of a credential Secret, or the Secret of that name that was there already (not in our cache). */
+type WriteResult = { kind: "written"; secret: SecretObject } | { kind: "exists"; secret: SecretObject };
+
+/** Writes `desired` over the Secret we read, or creates it; a create that finds one returns it instead. */
 async function writeSecret(
   ctx: OperatorContext,
   device: MailDevice,
   current: SecretObject | undefined,
   desired: SecretObject,
-): Promise<{ kind: "written"; secret: SecretObject } | { kind: "foreign"; secret: SecretObject }> {
+): Promise<WriteResult> {
   const ns = device.metadata.namespace!;
   let result: SecretObject;
   if (!current) {
@@ -175,11 +205,9 @@ async function writeSecret(
       const existing = await ctx.client.get<SecretObject>(
         named(resources.secrets, ns, desired.metadata.name),
       );
-      if (secretState(existing, device).kind !== "owned") return { kind: "foreign", secret: existing };
-      current = existing; // ours, with its labels removed: the apply puts them back
+      return { kind: "exists", secret: existing };
     }
-  }
-  if (current) {
+  } else {
     // The resourceVersion makes the apply fail if the Secret changed since we read it.
     desired.metadata.resourceVersion = current.metadata.resourceVersion;
     result = await ctx.client.apply<SecretObject>(
@@ -188,8 +216,8 @@ async function writeSecret(
       fieldManager,
     );
   }
-  ctx.cache.secrets.assumeWritten(current?.metadata.resourceVersion, result!);
-  return { kind: "written", secret: result! };
+  ctx.cache.secrets.assumeWritten(current?.metadata.resourceVersion, result);
+  return { kind: "written", secret: result };
 }
 
 async function issue(
@@ -198,7 +226,7 @@ async function issue(
   world: DeviceWorld,
   decision: DeviceDecision,
   log: ReconcileContext["log"],
-): Promise<{ kind: "written"; secret: SecretObject } | { kind: "foreign"; secret: SecretObject }> {
+): Promise<WriteResult> {
   const action = decision.action as Extract<DeviceDecision["action"], { type: "issue" }>;
   const standing = world.standing as Extract<AddressStanding, { state: "Issuing" }>;
   const current = ownedSecret(world);
@@ -231,7 +259,7 @@ async function issue(
     seal: ctx.seal,
   });
   const result = await writeSecret(ctx, device, current, desired);
-  if (result.kind === "foreign") return result;
+  if (result.kind === "exists") return result;
   ctx.metrics.credential(first ? "issued" : "rotated");
   ctx.events.record(device, action.warning ? "Warning" : "Normal", action.reason, action.message);
   log.info(

@@ -48,6 +48,8 @@ export function addressEntries(ctx: OperatorContext, mailAddress: string): Passd
 export interface ShardWrites {
   /** The resourceVersion of our last write of each shard: its watch event is no news. */
   last: Map<string, string>;
+  /** When each shard was last written (performance.now()): the next write waits a batch window. */
+  at: Map<string, number>;
 }
 
 export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites): Reconcile {
@@ -126,6 +128,7 @@ export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites):
       throw error;
     }
     writes.last.set(name, result.metadata.resourceVersion!);
+    writes.at.set(name, performance.now());
     // Only over the version it replaced: a hand edit seen meanwhile must not be hidden.
     ctx.cache.passdbShards.assumeWritten(base, result);
     const entries = addresses.reduce((n, a) => n + a.entries.length, 0);

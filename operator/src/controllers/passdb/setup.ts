@@ -1,6 +1,7 @@
 // The passdb controller's triggers: every change that can change an address's file enqueues that
-// address's shard after the batch window (so a burst is one write per shard), our own writes'
-// echoes excepted; a hand edit or deletion of a shard brings it back to be rewritten.
+// address's shard, at most one write per shard per batch window (a quiet shard is written at once,
+// a busy one collects a window's changes into one write), our own writes' echoes excepted; a hand
+// edit or deletion of a shard brings it back to be rewritten.
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { shardName } from "../../passdb/format.ts";
 import { normalizeAddress } from "../../policy/ownership.ts";
@@ -11,7 +12,7 @@ import { reconcilePassdbShard, type ShardWrites } from "./reconcile.ts";
 
 export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
   const { cache, config } = ctx;
-  const writes: ShardWrites = { last: new Map() };
+  const writes: ShardWrites = { last: new Map(), at: new Map() };
   const controller = new Controller({
     name: controllerNames.passdb,
     reconcile: reconcilePassdbShard(ctx, writes),
@@ -20,11 +21,11 @@ export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
     workers: 4,
     metrics: ctx.metrics,
   });
-  const shardOfAddress = (mailAddress: string) =>
-    controller.enqueueAfter(
-      shardName(config.passdbSecretPrefix, ctx.database.shardOf(mailAddress)),
-      config.passdbBatchWindowMs,
-    );
+  const shardOfAddress = (mailAddress: string) => {
+    const shard = shardName(config.passdbSecretPrefix, ctx.database.shardOf(mailAddress));
+    const since = performance.now() - (writes.at.get(shard) ?? -Infinity);
+    controller.enqueueAfter(shard, Math.max(0, config.passdbBatchWindowMs - since));
+  };
   const shardOfDevice = (namespace: string | undefined, name: string) => {
     const published = ctx.passdb.published(`${namespace}/${name}`);
     if (published) shardOfAddress(published.address);

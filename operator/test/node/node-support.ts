@@ -1,0 +1,284 @@
+// Helpers for the tests on a real node: a cluster per test file, restricted namespaces, the
+// operator's image in place of the chart's, and Dovecot from examples/dovecot/ as a pod that
+// mounts the shard Secrets, reached from the host through a NodePort.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { imapLogin, type Endpoint } from "../../harness/mail-clients.ts";
+import { NodeCluster, type NodeClusterOptions } from "../../harness/node.ts";
+import type { Kubectl } from "../../harness/kubectl.ts";
+import { exampleDomainLabel } from "../support.ts";
+
+export const repoRoot = join(import.meta.dirname, "..", "..", "..");
+export const crdsDir = join(repoRoot, "crds");
+
+/** Starts a control plane and a node, installs the CRDs, and logs progress with the file's name. */
+export async function startCluster(tag: string, options: NodeClusterOptions = {}): Promise<NodeCluster> {
+  const log = (line: string) => console.log(`[${tag}] ${line}`);
+  const cluster = await NodeCluster.start({ log, ...options });
+  await cluster.kubectl.ok(["apply", "--server-side", "-f", crdsDir]);
+  await cluster.kubectl.ok(["wait", "--for=condition=Established", "--timeout=60s", "-f", crdsDir]);
+  log(
+    `cluster ready: images ${cluster.timings.imagesMs} ms, control plane ${cluster.timings.controlPlaneMs} ms, node ${cluster.timings.nodeMs} ms`,
+  );
+  return cluster;
+}
+
+/** A namespace where Pod Security `restricted` is enforced (and example.com addresses are admitted). */
+export async function restrictedNamespace(kubectl: Kubectl, name: string): Promise<void> {
+  await kubectl.ok(["create", "namespace", name]);
+  await kubectl.ok([
+    "label", "namespace", name, exampleDomainLabel,
+    "pod-security.kubernetes.io/enforce=restricted", "pod-security.kubernetes.io/enforce-version=latest",
+  ]); // prettier-ignore
+}
+
+interface PodList {
+  items: {
+    metadata: { name: string; deletionTimestamp?: string };
+    status: {
+      podIP?: string;
+      phase?: string;
+      conditions?: { type: string; status: string }[];
+      containerStatuses?: { restartCount: number }[];
+    };
+  }[];
+}
+
+/** The pods of `selector`, with their IP and whether they are Ready. */
+export async function pods(kubectl: Kubectl, namespace: string, selector: string) {
+  const list = await kubectl.json<PodList>(["get", "pods", "-n", namespace, "-l", selector]);
+  return list.items.map((pod) => ({
+    name: pod.metadata.name,
+    ip: pod.status.podIP,
+    terminating: pod.metadata.deletionTimestamp !== undefined,
+    ready: pod.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true,
+    restarts: (pod.status.containerStatuses ?? []).reduce((sum, c) => sum + c.restartCount, 0),
+  }));
+}
+
+/** What went wrong with the pods of a namespace: their state, events and logs. */
+export async function describePods(kubectl: Kubectl, namespace: string): Promise<string> {
+  const parts = [
+    (await kubectl.run(["get", "pods", "-n", namespace, "-o", "wide"])).stdout,
+    (await kubectl.run(["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"])).stdout,
+  ];
+  for (const pod of (await kubectl.json<PodList>(["get", "pods", "-n", namespace])).items)
+    parts.push(`--- logs of ${pod.metadata.name}\n${(await kubectl.run(["logs", pod.metadata.name, "-n", namespace, "--all-containers", "--tail=30"])).stdout}`); // prettier-ignore
+  return parts.join("\n");
+}
+
+/** Runs `check`; when it fails, the error carries the pods' state, events and logs, and the node's logs. */
+export async function explained<T>(
+  cluster: NodeCluster,
+  namespace: string,
+  check: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await check();
+  } catch (error) {
+    const details = `${await describePods(cluster.kubectl, namespace)}\n${await cluster.logs(20)}`;
+    throw new Error(`${(error as Error).message}\n${details}`, { cause: error });
+  }
+}
+
+/** The shared Dovecot configuration for the pod, from examples/dovecot/ as the chart ships it. */
+export interface DovecotPodOptions {
+  namespace: string;
+  image: string;
+  /** The image's dovecot user: Dovecot runs rootless as it (Pod Security restricted). */
+  user: { uid: number; gid: number };
+  /** The ConfigMap with examples/dovecot/'s three files (the chart's `<release>-dovecot`). */
+  configMap: string;
+  /** The shard Secrets' names, one projected source each. */
+  shardSecrets: string[];
+  /** A Secret with key `api-key`: the doveadm HTTP API key. */
+  apiKeySecret: string;
+  /** A fixed ClusterIP, so that the operator can be given the doveadm URL before the Service exists. */
+  clusterIP: string;
+}
+
+export const dovecotPorts = { imap: 1143, pop3: 1110, doveadm: 8080 } as const;
+
+/**
+ * The pod's own dovecot.conf: rootless Dovecot (no capabilities, so no chroot, no setuid and no
+ * port below 1024), plaintext logins inside the test node only, and the two example snippets.
+ */
+function dovecotConf(uid: number): string {
+  return `# Generated by operator/test/node/node-support.ts: Dovecot as one non-root user in a restricted pod.
+instance_name = devicepass
+base_dir = /run/dovecot
+state_dir = /var/lib/dovecot-state
+log_path = /dev/stderr
+protocols = imap pop3
+listen = *
+# Inside the test's node only: no TLS, and plaintext logins allowed.
+ssl = no
+disable_plaintext_auth = no
+default_internal_user = dovecot
+default_internal_group = dovecot
+default_login_user = dovecot
+first_valid_uid = ${uid}
+mail_location = maildir:~/Maildir
+mail_log_prefix = "%s(%u)<%{userdb:device}>: "
+auth_verbose = yes
+userdb {
+  driver = static
+  args = uid=dovecot gid=dovecot home=/srv/mail/%d/%n
+}
+service anvil {
+  chroot =
+}
+service imap-login {
+  chroot =
+  inet_listener imap {
+    port = ${dovecotPorts.imap}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+}
+service pop3-login {
+  chroot =
+  inet_listener pop3 {
+    port = ${dovecotPorts.pop3}
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+!include /etc/dovecot/devicepass/devicepass-auth.conf
+!include /etc/dovecot/devicepass/devicepass-doveadm.conf
+`;
+}
+
+/** A ConfigMap with the pod's dovecot.conf, the Dovecot pod and its NodePort Service, as YAML. */
+export function dovecotManifests(o: DovecotPodOptions): string {
+  const labels = { "app.kubernetes.io/name": "dovecot" };
+  const emptyDir = (name: string) => ({ name, emptyDir: { sizeLimit: "64Mi" } });
+  const objects = [
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "dovecot-pod", namespace: o.namespace },
+      data: { "dovecot.conf": dovecotConf(o.user.uid) },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "dovecot", namespace: o.namespace, labels },
+      spec: {
+        automountServiceAccountToken: false,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: o.user.uid,
+          runAsGroup: o.user.gid,
+          // The passdb files are 0440, readable through this group (examples/dovecot/README.md).
+          fsGroup: o.user.gid,
+          seccompProfile: { type: "RuntimeDefault" },
+        },
+        containers: [
+          {
+            name: "dovecot",
+            image: o.image,
+            imagePullPolicy: "Never",
+            args: ["-c", "/etc/dovecot/pod/dovecot.conf"],
+            securityContext: {
+              allowPrivilegeEscalation: false,
+              readOnlyRootFilesystem: true,
+              capabilities: { drop: ["ALL"] },
+            },
+            ports: Object.entries(dovecotPorts).map(([name, containerPort]) => ({ name, containerPort })),
+            readinessProbe: { tcpSocket: { port: "imap" }, periodSeconds: 2 },
+            volumeMounts: [
+              { name: "devicepass-passdb", mountPath: "/run/devicepass/passdb", readOnly: true },
+              { name: "doveadm-api-key", mountPath: "/run/devicepass/doveadm", readOnly: true },
+              { name: "devicepass-config", mountPath: "/etc/dovecot/devicepass", readOnly: true },
+              { name: "pod-config", mountPath: "/etc/dovecot/pod", readOnly: true },
+              { name: "run", mountPath: "/run/dovecot" },
+              { name: "state", mountPath: "/var/lib/dovecot-state" },
+              { name: "mail", mountPath: "/srv/mail" },
+            ],
+          },
+          // The passdb-sync sidecar goes here once it exists: it mirrors the shard Secrets into an
+          // emptyDir mounted at /run/devicepass/passdb instead of the projected volume below.
+        ],
+        volumes: [
+          {
+            name: "devicepass-passdb",
+            projected: {
+              defaultMode: 0o440,
+              sources: o.shardSecrets.map((name) => ({ secret: { name, optional: true } })),
+            },
+          },
+          // Read by Dovecot's config process, which runs as the pod's user: group-readable.
+          { name: "doveadm-api-key", secret: { secretName: o.apiKeySecret, defaultMode: 0o440 } },
+          { name: "devicepass-config", configMap: { name: o.configMap } },
+          { name: "pod-config", configMap: { name: "dovecot-pod" } },
+          emptyDir("run"),
+          emptyDir("state"),
+          emptyDir("mail"),
+        ],
+      },
+    },
+    {
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name: "dovecot", namespace: o.namespace },
+      spec: {
+        type: "NodePort",
+        clusterIP: o.clusterIP,
+        selector: labels,
+        ports: Object.entries(dovecotPorts).map(([name, port]) => ({ name, port, targetPort: name })),
+      },
+    },
+  ];
+  return objects.map((object) => stringify(object)).join("---\n");
+}
+
+/** The NodePort the host reaches Dovecot's IMAP listener at. */
+export async function imapNodePort(kubectl: Kubectl, namespace: string): Promise<number> {
+  const service = await kubectl.json<{ spec: { ports: { name: string; nodePort: number }[] } }>([
+    "get", "service", "dovecot", "-n", namespace,
+  ]); // prettier-ignore
+  return service.spec.ports.find((p) => p.name === "imap")!.nodePort;
+}
+
+/**
+ * Waits until the host reaches Dovecot's IMAP listener through the NodePort (kube-proxy programs
+ * it once the Service has a ready endpoint) and `password` logs in.
+ */
+export async function untilImapServes(endpoint: Endpoint, user: string, password: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const result = await imapLogin(endpoint, user, password).catch((error: Error) => error);
+    if (!(result instanceof Error) && result.ok) return;
+    if (Date.now() > deadline)
+      throw new Error(`IMAP at ${endpoint.host}:${endpoint.port} refuses ${user}: ${result instanceof Error ? result.message : result.response}`); // prettier-ignore
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Polls IMAP logins every `intervalMs` until one's outcome is `ok`; resolves with the time it took. */
+export async function untilLogin(
+  endpoint: Endpoint,
+  user: string,
+  password: string,
+  ok: boolean,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const result = await imapLogin(endpoint, user, password);
+    if (result.ok === ok) return performance.now() - started;
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`IMAP login of ${user} still ${result.ok ? "works" : "fails"} after ${timeoutMs} ms: ${result.response}`); // prettier-ignore
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** The shipped examples, read from the repository. */
+export async function exampleFile(path: string): Promise<string> {
+  return readFile(join(repoRoot, "examples", path), "utf8");
+}
