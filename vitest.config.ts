@@ -15,7 +15,12 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["operator/test/**/*.test.ts"],
-          exclude: ["operator/test/e2e/**", "operator/test/faults/**", "operator/test/node/**"],
+          exclude: [
+            "operator/test/e2e/**",
+            "operator/test/faults/**",
+            "operator/test/node/**",
+            "operator/test/security/**",
+          ],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
@@ -26,6 +31,17 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["operator/test/e2e/**/*.test.ts"],
+          globalSetup: ["operator/test/global-setup.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // Issue 11's findings, each driven as the attacker would: kubectl as a namespace editor, the
+        // operator as a process, Dovecot where a login proves it. Shares the integration control plane.
+        test: {
+          name: "security",
+          include: ["operator/test/security/**/*.test.ts"],
           globalSetup: ["operator/test/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,

@@ -21,12 +21,14 @@ import { setupPassdbController } from "./controllers/passdb/setup.ts";
 import type { SealKey } from "./credentials/seal.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
-import type { ConfigMapObject, NamespaceObject, SecretObject } from "./kube/objects.ts";
+import { decodeData, type ConfigMapObject, type NamespaceObject, type SecretObject } from "./kube/objects.ts";
 import { resources } from "./kube/resources.ts";
 import type { Logger } from "./log.ts";
 import { DatabaseState } from "./passdb/database-state.ts";
 import { OwnershipRegistry } from "./passdb/ownership-registry.ts";
+import { parseShard, shardIndexOf } from "./passdb/format.ts";
 import { PassdbView } from "./passdb/view.ts";
+import type { OwnershipRecord } from "./policy/ownership.ts";
 import type { ControllerMetrics, ControllerSetup } from "./runtime/controller.ts";
 import { Informer } from "./runtime/informer.ts";
 import { SessionKicker, doveadmFromFile } from "./sessions/kicker.ts";
@@ -107,6 +109,14 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       labelSelector: `${labels.component}=${passdbSyncReportComponent}`,
     }),
   };
+}
+
+/** The ownership records of shard Secrets beyond the configured count (passdb.shards was lowered). */
+function ownersBeyondShardCount(cache: Caches, config: OperatorConfig): OwnershipRecord[] {
+  return cache.passdbShards.list().flatMap((shard) => {
+    const index = shardIndexOf(config.passdbSecretPrefix, shard.metadata.name);
+    return index !== undefined && index >= config.passdbShards ? parseShard(decodeData(shard)).owners : [];
+  });
 }
 
 export class Operator {
@@ -199,7 +209,10 @@ export class Operator {
     if (this.controllersStarted) return;
     this.controllersStarted = true;
     // Ownership is decided from the records the database holds, before anyone looks at a claim.
+    // Those of shards beyond a lowered shard count too: their entries are never read again, but
+    // their addresses' owners must not be lost with them (the first pass writes them anew).
     this.context.ownership.load(this.passdb.owners());
+    this.context.ownership.load(ownersBeyondShardCount(this.cache, this.context.config));
     for (const { controller } of this.controllers) controller.start();
     this.sessions?.start();
     // Level-based: every object gets one pass at start and every resync period, whatever happened.

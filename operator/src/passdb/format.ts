@@ -131,30 +131,40 @@ export interface RenderedShard {
 }
 
 /**
- * One shard's data: the ownership records, then the address files, oldest owner first, as long as
- * they fit `budgetBytes`. A file that does not fit is left out whole, so a tenant that keeps adding
- * addresses can only ever push out its own newest ones, never an older address or a revocation.
+ * One shard's data: the ownership records and the address files, oldest owner first, as long as
+ * they fit `budgetBytes`. A file that does not fit is left out whole (its ownership record stays if
+ * that fits), so a tenant that keeps adding addresses can only ever push out its own newest ones,
+ * never an older address or a revocation. Ownership records count against the budget too: a
+ * tenant's many addresses without devices must not crowd out an older owner's file.
  */
 export function renderShard(addresses: readonly ShardAddress[], budgetBytes: number): RenderedShard {
   const files = new Map<string, string>();
-  const owners = renderOwners(addresses.flatMap((a) => (a.owner ? [a.owner] : [])));
-  files.set(ownersKey, owners);
-  let bytes = ownersKey.length + Buffer.byteLength(owners);
+  const owners: OwnershipRecord[] = [];
+  const recordBytes = (record: OwnershipRecord) =>
+    Buffer.byteLength(renderOwners([record])) - Buffer.byteLength(renderOwners([]));
+  let bytes = ownersKey.length + Buffer.byteLength(renderOwners([]));
   const leftOut: string[] = [];
   const ordered = [...addresses]
-    .filter((a) => a.entries.length > 0 && isValidMailAddress(a.address))
+    .filter((a) => (a.entries.length > 0 || a.owner !== undefined) && isValidMailAddress(a.address))
     .sort((a, b) => compare(a.owner?.since ?? "~", b.owner?.since ?? "~") || compare(a.address, b.address));
-  for (const { address, entries } of ordered) {
+  for (const { address, entries, owner } of ordered) {
+    const record = owner && isValidOwnershipRecord(owner) ? owner : undefined;
+    const recordSize = record ? recordBytes(record) : 0;
     const key = addressKey(address);
-    const file = renderAddressFile(entries.filter((e) => e.address === address));
-    const size = key.length + Buffer.byteLength(file);
-    if (bytes + size > budgetBytes) {
-      leftOut.push(address);
-      continue;
+    const file =
+      entries.length > 0 ? renderAddressFile(entries.filter((e) => e.address === address)) : undefined;
+    const fileSize = file === undefined ? 0 : key.length + Buffer.byteLength(file);
+    const fits = (size: number) => bytes + size <= budgetBytes;
+    if (file !== undefined && fits(recordSize + fileSize)) {
+      files.set(key, file);
+      bytes += fileSize;
+    } else if (file !== undefined) leftOut.push(address);
+    if (record && fits(recordSize)) {
+      owners.push(record);
+      bytes += recordSize;
     }
-    files.set(key, file);
-    bytes += size;
   }
+  files.set(ownersKey, renderOwners(owners));
   return { files: new Map([...files].sort(([a], [b]) => compare(a, b))), bytes, leftOut };
 }
 
