@@ -33,20 +33,6 @@ export function buildControlPlane(): Promise<string> {
   return built;
 }
 
-let nodeBuilt: Promise<string> | undefined;
-
-/**
- * Builds kubelet and kube-proxy of the same Kubernetes version as the control plane (the script's
- * `node` mode; a no-op when cached) and returns their folder. Tests of a control plane alone never need them.
- */
-export function buildNodeBinaries(): Promise<string> {
-  nodeBuilt ??= run("bash", [buildScript, "node"], {
-    maxBuffer: 64 * 1024 * 1024,
-    timeout: 60 * 60_000,
-  }).then(({ stdout }) => stdout.trim().split("\n").at(-1) ?? "");
-  return nodeBuilt;
-}
-
 /** A Kubernetes binary's own version (`kube-apiserver --version` prints `Kubernetes v1.37.2`). */
 export async function binaryVersion(binary: string): Promise<{ gitVersion: string; minor: number }> {
   const { stdout } = await run(binary, ["--version"]);
@@ -83,17 +69,21 @@ export type NodeBinaries = Record<NodeBinaryName, string>;
 
 let builtNode: Promise<string> | undefined;
 
+/** Runs `build-control-plane.sh node` (a no-op when cached) and returns its folder. */
+function buildNodeBinaries(): Promise<string> {
+  builtNode ??= run("bash", [buildScript, "node"], {
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 60 * 60_000,
+  }).then(({ stdout }) => stdout.trim().split("\n").at(-1) ?? "");
+  return builtNode;
+}
+
 /**
- * kubelet, kube-proxy and kube-scheduler of the control plane's Kubernetes version: from
- * DEVICEPASS_NODE_BINARIES when it names a folder, else `build-control-plane.sh node`.
+ * kubelet, kube-proxy and kube-scheduler of the control plane's Kubernetes version, from
+ * `build-control-plane.sh node`; DEVICEPASS_NODE_BINARIES, when set, names a folder to use instead.
  */
 export async function resolveNodeBinaries(env: NodeJS.ProcessEnv = process.env): Promise<NodeBinaries> {
-  const dir = env.DEVICEPASS_NODE_BINARIES
-    ? env.DEVICEPASS_NODE_BINARIES
-    : await (builtNode ??= run("bash", [buildScript, "node"], {
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: 60 * 60_000,
-      }).then(({ stdout }) => stdout.trim().split("\n").at(-1) ?? ""));
+  const dir = env.DEVICEPASS_NODE_BINARIES || (await buildNodeBinaries());
   const found = {} as NodeBinaries;
   for (const name of nodeBinaryNames) {
     const path = join(dir, name);

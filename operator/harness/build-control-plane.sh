@@ -5,7 +5,8 @@
 # never mistaken for a finished one (the folder appears by an atomic rename only when complete).
 #
 #   bash build-control-plane.sh            the control plane (what the tests and the sandbox run)
-#   bash build-control-plane.sh node       kubelet and kube-proxy of the same Kubernetes version
+#   bash build-control-plane.sh node       kubelet, kube-proxy and kube-scheduler of the same Kubernetes
+#                                          version (what a harness node runs: operator/harness/node.ts)
 #   bash build-control-plane.sh versions   the resolved versions, one `name=value` a line
 #
 # DEVICEPASS_KUBERNETES_VERSION picks the version: a minor of the table below (1.35), or a full
@@ -59,8 +60,8 @@ CACHE_ROOT="${DEVICEPASS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/devicepass}"
 PLATFORM="$(go env GOOS)-$(go env GOARCH)"
 if [[ $MODE == node ]]; then
   BUILD_ID="node-k8s-${KUBERNETES_VERSION}-${PLATFORM}"
-  KUBERNETES_COMMANDS=(kubelet kube-proxy)
-  BINARIES=(kubelet kube-proxy)
+  KUBERNETES_COMMANDS=(kubelet kube-proxy kube-scheduler)
+  BINARIES=(kubelet kube-proxy kube-scheduler)
 else
   BUILD_ID="k8s-${KUBERNETES_VERSION}-etcd-${ETCD_VERSION}-helm-${HELM_VERSION}-${PLATFORM}"
   KUBERNETES_COMMANDS=(kube-apiserver kube-controller-manager kubectl)
