@@ -3,6 +3,7 @@
 // its own 127.x.y.z source address, because Dovecot slows every login from an address that just
 // failed one (its auth penalty), which would turn expected failures into seconds of waiting.
 import { connect, type Socket } from "node:net";
+import { connect as connectTls } from "node:tls";
 
 let sourceCounter = 0;
 
@@ -18,6 +19,8 @@ export function nextSourceAddress(): string {
 export interface Endpoint {
   host: string;
   port: number;
+  /** Implicit TLS (IMAPS, POP3S), verified against `ca` for the name `servername`. */
+  tls?: { ca: string; servername: string };
 }
 
 /** A line-oriented connection: reads CRLF-terminated lines, one waiter at a time. */
@@ -54,16 +57,18 @@ export class LineConnection {
     return new Promise((resolve, reject) => {
       // Loopback servers get a source address each; a node's pod is reached from the host's own address.
       const localAddress = endpoint.host.startsWith("127.") ? nextSourceAddress() : undefined;
-      const socket = connect({ host: endpoint.host, port: endpoint.port, localAddress });
+      const { host, port, tls } = endpoint;
+      const plain = connect({ host, port, localAddress });
+      const socket = tls ? connectTls({ socket: plain, ca: tls.ca, servername: tls.servername }) : plain;
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connecting to ${endpoint.host}:${endpoint.port} timed out`));
       }, timeoutMs);
-      socket.once("connect", () => {
+      socket.once(tls ? "secureConnect" : "connect", () => {
         clearTimeout(timer);
         resolve(new LineConnection(socket));
       });
-      socket.once("error", (error) => {
+      socket.once("error", (error: Error) => {
         clearTimeout(timer);
         reject(error);
       });

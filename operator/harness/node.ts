@@ -126,6 +126,8 @@ export class NodeCluster {
   readonly timings: NodeTimings;
   /** The node's InternalIP: the host reaches NodePort Services there. */
   readonly nodeAddress: string;
+  /** A folder for the caller's files (certificates, manifests), removed with the node. */
+  readonly workDir: string;
   private readonly node: ClusterNode;
 
   private constructor(
@@ -139,6 +141,7 @@ export class NodeCluster {
     this.images = images;
     this.timings = timings;
     this.nodeAddress = node.network.nodeAddress;
+    this.workDir = node.workDir;
     this.kubectl = kubectlFor(plane.binaries.kubectl, plane.kubeconfigPath);
   }
 
@@ -192,6 +195,7 @@ export class NodeCluster {
 /** containerd, kubelet and kube-proxy in the node's folder and network namespace. */
 class ClusterNode {
   readonly network: NodeNetwork;
+  readonly workDir: string;
   private readonly dir: string;
   private readonly cgroupRoot: string;
   private readonly binaries: NodeBinaries;
@@ -212,6 +216,7 @@ class ClusterNode {
     syncFrequency: string,
   ) {
     this.dir = dir;
+    this.workDir = join(dir, "work");
     this.network = network;
     this.cgroupRoot = `/devicepass-${id}`;
     this.binaries = binaries;
@@ -232,6 +237,7 @@ class ClusterNode {
     const dir = await mkdtemp(join(tmpdir(), "devicepass-node-"));
     await chmod(dir, 0o755);
     await mkdir(join(dir, "pids"));
+    await mkdir(join(dir, "work"));
     const id = randomBytes(3).toString("hex");
     const network = await pickNetwork(id);
     const node = new ClusterNode(dir, id, network, binaries, images, syncFrequency);

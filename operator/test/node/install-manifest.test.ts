@@ -1,36 +1,33 @@
 // The plain install manifest on a real node (issue 15): `kubectl apply` of
 // charts/devicepass-install.yaml runs the built image devicepass:<appVersion> in devicepass-system
-// under Pod Security `restricted`, watching every namespace; Dovecot in a pod takes a device's
-// password, and refuses it once the device is deleted and the kubelet has refreshed the volume.
-import { randomBytes } from "node:crypto";
+// under Pod Security `restricted`, watching every namespace; then examples/dovecot/kubernetes/ as
+// shipped (Dovecot with the passdb-sync sidecar, in mail-server) takes a device's password over
+// IMAPS, refuses it once the device is deleted, and refuses a rotated password while taking the new
+// one, with the old password's open session cut. How fast: `npm run bench:node`.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { imapLogin } from "../../harness/mail-clients.ts";
-import type { NodeCluster } from "../../harness/node.ts";
-import { devicePassword } from "../operator-support.ts";
-import { eventually } from "../support.ts";
+import { imapLogin, imapNoop, type Endpoint } from "../../harness/mail-clients.ts";
 import {
-  dovecotManifests,
-  explained,
-  imapNodePort,
-  pods,
-  repoRoot,
-  restrictedNamespace,
-  startCluster,
+  deployShippedDovecot,
+  shippedDovecot,
   untilImapServes,
   untilLogin,
-} from "./node-support.ts";
+} from "../../harness/node-dovecot.ts";
+import type { NodeCluster } from "../../harness/node.ts";
+import { rotateAnnotation } from "../../src/api/names.ts";
+import { devicePassword } from "../operator-support.ts";
+import { eventually } from "../support.ts";
+import { explained, pods, repoRoot, restrictedNamespace, startCluster } from "./node-support.ts";
 
 const systemNs = "devicepass-system";
 const mailNs = "mail";
-const shardSecrets = Array.from({ length: 64 }, (_, i) => `devicepass-passdb-${String(i).padStart(2, "0")}`);
-/** The kubelet refreshes Secret volumes at this period here, to keep the file short (the chart's file measures the default). */
-const syncFrequency = "10s";
+const user = "alice@example.com";
 
 let cluster: NodeCluster;
+let imaps: Endpoint;
 
 beforeAll(async () => {
-  cluster = await startCluster("node/install-manifest", { syncFrequency });
+  cluster = await startCluster("node/install-manifest");
   // Made first, so that Pod Security is enforced before the manifest's pods exist; the
   // manifest's own Namespace object then only adds its labels.
   await restrictedNamespace(cluster.kubectl, systemNs);
@@ -61,32 +58,52 @@ describe("the install manifest on a real node", () => {
     await k.ok(["wait", "--for=condition=Ready", "maildevice", "--all", "-n", mailNs, "--timeout=120s"]);
   });
 
-  it("lets Dovecot in a pod take a device password, and refuse it once the device is deleted", async () => {
-    const k = cluster.kubectl;
-    const dovecot = cluster.images.dovecot;
-    // The manifest configures no doveadm API; the example's snippet still wants a key file.
-    await k.ok(["create", "secret", "generic", "doveadm-api-key", "-n", systemNs, `--from-literal=api-key=${randomBytes(24).toString("hex")}`]); // prettier-ignore
-    await k.ok(["apply", "-f", "-"], dovecotManifests({
-      namespace: systemNs,
-      image: dovecot.ref,
-      user: dovecot.user,
-      configMap: "devicepass-dovecot",
-      shardSecrets,
-      apiKeySecret: "doveadm-api-key",
-      clusterIP: "10.0.0.201",
-    })); // prettier-ignore
-    await explained(cluster, systemNs, () =>
-      k.ok(["wait", "--for=condition=Ready", "pod/dovecot", "-n", systemNs, "--timeout=120s"]),
+  it("runs examples/dovecot/kubernetes/ as shipped, whose Dovecot takes a device password over IMAPS", async () => {
+    imaps = await explained(cluster, [shippedDovecot.namespace, systemNs], () =>
+      deployShippedDovecot(cluster),
     );
-    const imap = { host: cluster.nodeAddress, port: await imapNodePort(k, systemNs) };
-    const password = await devicePassword(k, mailNs, "alice-laptop-bob-mail-credentials");
-    await untilImapServes(imap, "alice@example.com", password);
+    const password = await devicePassword(cluster.kubectl, mailNs, "alice-laptop-bob-mail-credentials");
+    // Dovecot starts only once the sidecar has written every shard: the first login works.
+    await untilImapServes(imaps, user, password, 10_000);
+  });
 
+  it("refuses a deleted device's password at the next logins", async () => {
+    const k = cluster.kubectl;
+    const laptop = await devicePassword(k, mailNs, "alice-laptop-bob-mail-credentials");
     await k.ok(["delete", "maildevice", "alice-laptop-bob", "-n", mailNs]);
-    const ms = await untilLogin(imap, "alice@example.com", password, false, 120_000);
-    console.log(`[node/install-manifest] login refused ${(ms / 1000).toFixed(1)} s after the device's deletion (kubelet syncFrequency ${syncFrequency})`); // prettier-ignore
+    await untilLogin(imaps, user, laptop, false, 60_000);
     // The other devices of the address keep working.
     const phone = await devicePassword(k, mailNs, "alice-iphone-mail-credentials");
-    expect((await imapLogin(imap, "alice@example.com", phone)).ok).toBe(true);
+    expect((await imapLogin(imaps, user, phone)).ok).toBe(true);
+  });
+
+  it("refuses a rotated password, takes the new one, and cuts the old password's session", async () => {
+    const k = cluster.kubectl;
+    const old = await devicePassword(k, mailNs, "alice-iphone-mail-credentials");
+    const session = await imapLogin(imaps, user, old, { keepOpen: true });
+    expect(session.ok).toBe(true);
+    await k.ok(["annotate", "maildevice", "alice-iphone", "-n", mailNs, `${rotateAnnotation}=${Date.now()}`, "--overwrite"]); // prettier-ignore
+    await untilLogin(imaps, user, old, false, 60_000);
+    const current = await eventually(
+      async () => {
+        const password = await devicePassword(k, mailNs, "alice-iphone-mail-credentials");
+        expect(password).not.toBe(old);
+        return password;
+      },
+      60_000,
+      500,
+    );
+    await untilLogin(imaps, user, current, true, 60_000);
+    // The sidecar kicked the address's sessions through its pod's doveadm API.
+    await eventually(
+      async () => {
+        const answer = await imapNoop(session.connection!).catch(
+          (error: Error) => `closed (${error.message})`,
+        );
+        expect(answer).not.toMatch(/^n1 OK/);
+      },
+      30_000,
+      500,
+    );
   });
 });
