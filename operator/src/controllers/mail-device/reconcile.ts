@@ -1,9 +1,9 @@
 // The MailDevice controller: issues, rotates, suspends and revokes a device's password (gather →
 // decide → act) and reports it in status and events. The password database itself is the
 // passdb controller's: a Secret counts for the mail server only once that controller publishes it.
-import { Ready, reasons } from "../../api/conditions.ts";
+import { MailServerSynced, Ready, reasons, type Reason } from "../../api/conditions.ts";
 import { finalizers, labels, rotateAnnotation } from "../../api/names.ts";
-import type { MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
+import type { Condition, MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { generatePassword, hashPassword, passwordDigest } from "../../credentials/password.ts";
 import { isAlreadyExists, isNotFound } from "../../kube/errors.ts";
@@ -49,7 +49,13 @@ const statusFields = [
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
 
-export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
+/** Devices whose current password some Dovecot pod does not have yet: a new report looks again. */
+export type WaitingForMailServer = Set<string>;
+
+export function reconcileMailDevice(
+  ctx: OperatorContext,
+  waiting: WaitingForMailServer = new Set(),
+): Reconcile {
   const statusWriter: StatusWriter<MailDevice> = {
     client: ctx.client,
     resource: resources.mailDevices,
@@ -57,7 +63,9 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
     events: ctx.events,
     cache: ctx.cache.devices,
     fields: statusFields,
-    quietReasons: new Set([reasons.Publishing]),
+    // status.conditions also holds nothing of another controller's today; owning only these keeps it so.
+    conditionTypes: [Ready, MailServerSynced],
+    quietReasons: new Set([reasons.Publishing, reasons.MailServerSyncing]),
   };
   return async (key, { log }) => {
     const device = ctx.cache.devices.get(key);
@@ -73,7 +81,7 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
       },
       device,
       {
-        apply: (live) => applyDevice(ctx, statusWriter, live, log),
+        apply: (live) => applyDevice(ctx, statusWriter, waiting, live, log),
         cleanup: (deleting) => cleanupDevice(ctx, deleting, log),
       },
     );
@@ -98,6 +106,7 @@ async function cleanupDevice(
 async function applyDevice(
   ctx: OperatorContext,
   statusWriter: StatusWriter<MailDevice>,
+  waiting: WaitingForMailServer,
   device: MailDevice,
   log: ReconcileContext["log"],
 ): Promise<Action> {
@@ -128,11 +137,15 @@ async function applyDevice(
       await revoke(ctx, device, secret, log);
   }
 
-  // A password just written is normally published within the batch window: report it once, as
-  // Ready, rather than Publishing first. Only a database slower than this gets a Publishing status.
-  const fresh = freshPasswordWaitMs(ctx, decision, written ?? ownedSecret(world));
+  const mailServer = mailServerSynced(ctx, device, decision);
+  if (mailServer?.status === "False") waiting.add(deviceKey(device));
+  else waiting.delete(deviceKey(device));
+  // A password just written is normally published within the batch window (and on the mail
+  // server's disk soon after): report it once, as Ready (and synced), rather than each step on
+  // the way. Only a database or mail server slower than this gets a status for the step.
+  const fresh = freshPasswordWaitMs(ctx, decision, mailServer, written ?? ownedSecret(world));
   if (fresh > 0) return requeueAfter(Math.min(fresh, decision.requeueAfterMs ?? Infinity));
-  await writeStatus(ctx, statusWriter, device, world.standing, decision, written);
+  await writeStatus(ctx, statusWriter, device, world.standing, decision, written, mailServer);
   if (decision.ready.reason === reasons.SecretConflict) return requeueWithBackoff;
   if (decision.requeueAfterMs !== undefined) return requeueAfter(decision.requeueAfterMs);
   return awaitChange;
@@ -159,17 +172,53 @@ function decide(ctx: OperatorContext, device: MailDevice, world: DeviceWorld): D
 /** How long the database gets to publish a new password before the status says Publishing. */
 export const publishingQuietMs = 2_000;
 
-/** Time left before a Publishing status is due for a password generated moments ago (0: due now). */
+/**
+ * MailServerSynced for a published device where passdb-sync sidecars report: True when every
+ * Dovecot pod has the shard version that first carried the device's current entry.
+ */
+function mailServerSynced(
+  ctx: OperatorContext,
+  device: MailDevice,
+  decision: DeviceDecision,
+): { status: "True" | "False"; reason: Reason; message: string } | undefined {
+  if (decision.ready.status !== "True" || !ctx.mailServer.reporting()) return undefined;
+  const since = ctx.passdb.publishedSince(deviceKey(device));
+  if (since && ctx.mailServer.applied(since.shard, since.version))
+    return {
+      status: "True",
+      reason: reasons.MailServerUpToDate,
+      message: "Every Dovecot pod's passdb-sync has the current password on disk.",
+    };
+  return {
+    status: "False",
+    reason: reasons.MailServerSyncing,
+    message: "A Dovecot pod's passdb-sync has not reported the current password on disk yet.",
+  };
+}
+
+/** Time left before a status is due for a password generated moments ago (0: due now). */
 function freshPasswordWaitMs(
   ctx: OperatorContext,
   decision: DeviceDecision,
+  mailServer: ReturnType<typeof mailServerSynced>,
   secret: SecretObject | undefined,
 ): number {
-  if (decision.ready.reason !== reasons.Publishing || !secret) return 0;
+  const onTheWay = decision.ready.reason === reasons.Publishing || mailServer?.status === "False";
+  if (!onTheWay || !secret) return 0;
   const generatedAt = Date.parse(readPasswordRecord(secret).generatedAt ?? "");
   if (!Number.isFinite(generatedAt)) return 0;
   // generatedAt has whole seconds: count from the end of its second.
   return Math.max(0, generatedAt + 1000 + publishingQuietMs - ctx.now().getTime());
+}
+
+function withMailServer(
+  conditions: Condition[],
+  mailServer: ReturnType<typeof mailServerSynced>,
+  generation: number | undefined,
+  now: Date,
+): Condition[] {
+  if (!mailServer) return conditions.filter((c) => c.type !== MailServerSynced);
+  return setCondition(conditions, { type: MailServerSynced, ...mailServer }, generation, now);
 }
 
 function ownedSecret(world: DeviceWorld): SecretObject | undefined {
@@ -321,6 +370,7 @@ async function writeStatus(
   standing: AddressStanding,
   decision: DeviceDecision,
   written: SecretObject | undefined,
+  mailServer: ReturnType<typeof mailServerSynced>,
 ): Promise<void> {
   // What status reports of the password comes from a Secret we just wrote or a sealed record.
   const record: Partial<PasswordRecord> | undefined = written
@@ -354,9 +404,9 @@ async function writeStatus(
     );
   const status: MailDeviceStatus = {
     observedGeneration: device.metadata.generation,
-    conditions: setCondition(
-      previous.conditions,
-      { type: Ready, ...ready },
+    conditions: withMailServer(
+      setCondition(previous.conditions, { type: Ready, ...ready }, device.metadata.generation, ctx.now()),
+      mailServer && ready.status === "True" ? mailServer : undefined,
       device.metadata.generation,
       ctx.now(),
     ),
