@@ -225,12 +225,25 @@ function ownedSecret(world: DeviceWorld): SecretObject | undefined {
   return world.secret.kind === "owned" ? world.secret.secret : undefined;
 }
 
-function settingsFor(ctx: OperatorContext, standing: Extract<AddressStanding, { state: "Issuing" }>) {
-  return inheritedClientSettings(
-    ctx.config.defaultClientSettings,
-    standing.domain?.spec.clientSettings,
-    standing.address.spec.clientSettings,
-  );
+/** The credential Secret devicepass wants for `record`: the address's settings, sealed. */
+function desiredFor(
+  ctx: OperatorContext,
+  device: MailDevice,
+  standing: Extract<AddressStanding, { state: "Issuing" }>,
+  record: PasswordRecord,
+): SecretObject {
+  return desiredSecret({
+    device,
+    secretName: secretNameOf(device),
+    mailAddress: standing.mailAddress,
+    settings: inheritedClientSettings(
+      ctx.config.defaultClientSettings,
+      standing.domain?.spec.clientSettings,
+      standing.address.spec.clientSettings,
+    ),
+    record,
+    seal: ctx.seal,
+  });
 }
 
 /** A write of a credential Secret, or the Secret of that name that was there already (not in our cache). */
@@ -299,15 +312,7 @@ async function issue(
       valid?.addressRotatedFor ??
       device.status?.lastAddressRotateValue,
   };
-  const desired = desiredSecret({
-    device,
-    secretName: secretNameOf(device),
-    mailAddress: standing.mailAddress,
-    settings: settingsFor(ctx, standing),
-    record,
-    seal: ctx.seal,
-  });
-  const result = await writeSecret(ctx, device, current, desired);
+  const result = await writeSecret(ctx, device, current, desiredFor(ctx, device, standing, record));
   if (result.kind === "exists") return result;
   ctx.metrics.credential(first ? "issued" : "rotated");
   ctx.events.record(device, action.warning ? "Warning" : "Normal", action.reason, action.message);
@@ -327,14 +332,7 @@ async function refresh(
 ): Promise<SecretObject | undefined> {
   const standing = world.standing as Extract<AddressStanding, { state: "Issuing" }>;
   const current = ownedSecret(world)!;
-  const desired = desiredSecret({
-    device,
-    secretName: secretNameOf(device),
-    mailAddress: standing.mailAddress,
-    settings: settingsFor(ctx, standing),
-    record,
-    seal: ctx.seal,
-  });
+  const desired = desiredFor(ctx, device, standing, record);
   if (secretMatches(current, desired)) return current;
   const result = await writeSecret(ctx, device, current, desired);
   return result.kind === "written" ? result.secret : undefined;
