@@ -91,25 +91,30 @@ afterAll(async () => {
 
 describe("an invitation sent by e-mail", () => {
   it("arrives through Postfix in the person's mailbox, in Spanish, and its link gives a password that logs in", async () => {
-    const device = await admin.create<MailDevice>(
-      {
-        group: "mail.devicepass.io",
-        version: "v1alpha1",
-        plural: kinds.mailDevice.plural,
-        namespace: tenant.name,
+    // Created as "Ana Admin" for real: the created-by policy records who sent the request.
+    const manifest = {
+      apiVersion,
+      kind: kinds.mailDevice.kind,
+      metadata: { name: "bob-laptop", namespace: tenant.name },
+      spec: {
+        address: "alice",
+        displayName: "Portátil de Bob",
+        icon: "laptop",
+        user: { name: "Bob", email: person },
       },
-      {
-        apiVersion,
-        kind: kinds.mailDevice.kind,
-        metadata: { name: "bob-laptop", annotations: { [createdByAnnotation]: "Ana Admin" } },
-        spec: {
-          address: "alice",
-          displayName: "Portátil de Bob",
-          icon: "laptop",
-          user: { name: "Bob", email: person },
-        },
-      },
+    };
+    await kubectl.ok(
+      ["--as", "Ana Admin", "--as-group", "system:masters", "create", "-f", "-"],
+      JSON.stringify(manifest),
     );
+    const device = await kubectl.json<MailDevice>([
+      "get",
+      "-n",
+      tenant.name,
+      kinds.mailDevice.plural,
+      "bob-laptop",
+    ]);
+    expect(device.metadata.annotations?.[createdByAnnotation]).toBe("Ana Admin");
     const settings = {
       imap: { host: mail.host, port: mail.ports.imap, security: "STARTTLS" as const },
       smtp: { host: mail.host, port: mail.ports.smtp, security: "STARTTLS" as const },
