@@ -10,7 +10,13 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { imapLogin, type Endpoint } from "../harness/mail-clients.ts";
-import { deployProjectedDovecot, deployShippedDovecot, untilLogin } from "../harness/node-dovecot.ts";
+import { explained } from "../harness/node-diagnostics.ts";
+import {
+  deployProjectedDovecot,
+  deployShippedDovecot,
+  shippedDovecot,
+  untilLogin,
+} from "../harness/node-dovecot.ts";
 import { defaultSyncFrequency, NodeCluster, nodeName } from "../harness/node.ts";
 import { apiVersion, kinds } from "../src/api/names.ts";
 import { KubeClient, type WatchEvent } from "../src/kube/client.ts";
@@ -48,7 +54,7 @@ function durationMs(text: string): number {
 interface Sample {
   /** `kubectl delete maildevice` started → the bench's watch saw the shard Secret change. */
   shardMs: number;
-  /** … → the first refused login at the sidecar's Dovecot (the start of that login). */
+  /** … → the answer of the first refused login at the sidecar's Dovecot. */
   sidecarMs: number;
   /** … → the same at the projected volume's Dovecot; absent for sidecar-only samples. */
   volumeMs?: number;
@@ -147,25 +153,29 @@ async function main(): Promise<void> {
     }
     say("installing charts/devicepass-install.yaml");
     await k.ok(["apply", "--server-side", "-f", join(repoRoot, "charts", "devicepass-install.yaml")]);
-    await k.ok(["rollout", "status", "deployment/devicepass", "-n", systemNs, "--timeout=300s"]);
+    await explained(cluster, systemNs, () => k.ok(["rollout", "status", "deployment/devicepass", "-n", systemNs, "--timeout=300s"])); // prettier-ignore
     await k.ok(["apply", "-f", join(repoRoot, "examples", "domain")]);
     await k.ok(["apply", "-n", mailNs, "-f", join(repoRoot, "examples", "mail", "alice.yaml")]);
 
     say(
       "deploying examples/dovecot/kubernetes/ (Dovecot with passdb-sync) and a Dovecot with the projected volume",
     );
-    const sidecar = await deployShippedDovecot(cluster);
+    const sidecar = await explained(cluster, [shippedDovecot.namespace, systemNs], () =>
+      deployShippedDovecot(cluster),
+    );
     await k.ok(["create", "secret", "generic", "doveadm-api-key", "-n", systemNs, "--from-literal=api-key=bench-node-revocation"]); // prettier-ignore
     const dovecot = cluster.images.dovecot;
-    const volume = await deployProjectedDovecot(cluster, {
-      namespace: systemNs,
-      image: dovecot.ref,
-      user: dovecot.user,
-      configMap: "devicepass-dovecot",
-      shardSecrets,
-      apiKeySecret: "doveadm-api-key",
-      clusterIP: "10.0.0.201",
-    });
+    const volume = await explained(cluster, systemNs, () =>
+      deployProjectedDovecot(cluster, {
+        namespace: systemNs,
+        image: dovecot.ref,
+        user: dovecot.user,
+        configMap: "devicepass-dovecot",
+        shardSecrets,
+        apiKeySecret: "doveadm-api-key",
+        clusterIP: "10.0.0.201",
+      }),
+    );
     client = await KubeClient.fromKubeconfig(cluster.plane.kubeconfigPath, "devicepass-bench");
     const shard = await ShardWatch.start(client, addressKey(user));
 

@@ -16,15 +16,29 @@ export interface Kubectl {
   json<T = unknown>(args: string[]): Promise<T>;
 }
 
+/** How long a kubectl command may run: its own `--timeout=` (`300s`, `5m`) plus a margin, else 2 min. */
+function processTimeoutMs(args: string[]): number {
+  const flag = args
+    .map((a) => /^--timeout=(?:(\d+)m)?(?:(\d+)s)?$/.exec(a))
+    .find((m) => m && m[0] !== "--timeout=");
+  if (!flag) return 120_000;
+  return (Number(flag[1] ?? 0) * 60 + Number(flag[2] ?? 0)) * 1000 + 30_000;
+}
+
 export function kubectlFor(kubectlPath: string, kubeconfig: string): Kubectl {
   const run = (args: string[], input?: string) =>
     new Promise<KubectlResult>((resolve) => {
+      const timeout = processTimeoutMs(args);
       const child = execFile(
         kubectlPath,
         args,
-        { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024, timeout: 120_000 },
+        { env: { ...process.env, KUBECONFIG: kubeconfig }, maxBuffer: 64 * 1024 * 1024, timeout },
         (error, stdout, stderr) => {
           const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
+          // Killed here, not failed by itself: say so, with what it printed last (rollout status
+          // reports its progress on stdout).
+          if (error?.killed)
+            stderr += `\n(killed after ${timeout / 1000} s; its last output: ${stdout.trim().split("\n").slice(-3).join(" / ")})`;
           resolve({ code, stdout, stderr });
         },
       );

@@ -249,7 +249,8 @@ export async function untilImapServes(
 
 /**
  * Logs in every `intervalMs` until a login's outcome is `ok`; resolves with the time from the call
- * to the start of that login (the login that showed the change).
+ * to that login's answer (Dovecot checks the password between the login's start and its answer, so
+ * this bounds the change from above, within one login's time).
  */
 export async function untilLogin(
   endpoint: Endpoint,
@@ -261,9 +262,8 @@ export async function untilLogin(
 ): Promise<number> {
   const started = performance.now();
   for (;;) {
-    const attempt = performance.now();
     const result = await imapLogin(endpoint, user, password);
-    if (result.ok === ok) return attempt - started;
+    if (result.ok === ok) return performance.now() - started;
     if (performance.now() - started > timeoutMs)
       throw new Error(`IMAP login of ${user} at ${endpoint.host}:${endpoint.port} still ${result.ok ? "works" : "fails"} after ${timeoutMs} ms: ${result.response}`); // prettier-ignore
     await sleep(intervalMs);

@@ -1,8 +1,10 @@
 // Helpers for the tests on a real node: a cluster per test file, restricted namespaces, and what
-// the pods of a namespace went through when a check fails (Dovecot's pods: harness/node-dovecot.ts).
+// the pods of a namespace went through when a check fails (harness/node-diagnostics.ts; Dovecot's
+// pods: harness/node-dovecot.ts).
 import { join } from "node:path";
 import { NodeCluster, type NodeClusterOptions } from "../../harness/node.ts";
 import type { Kubectl } from "../../harness/kubectl.ts";
+import type { PodList } from "../../harness/node-diagnostics.ts";
 import { exampleDomainLabel } from "../support.ts";
 
 export const repoRoot = join(import.meta.dirname, "..", "..", "..");
@@ -29,18 +31,6 @@ export async function restrictedNamespace(kubectl: Kubectl, name: string): Promi
   ]); // prettier-ignore
 }
 
-interface PodList {
-  items: {
-    metadata: { name: string; deletionTimestamp?: string };
-    status: {
-      podIP?: string;
-      phase?: string;
-      conditions?: { type: string; status: string }[];
-      containerStatuses?: { restartCount: number }[];
-    };
-  }[];
-}
-
 /** The pods of `selector`, with their IP and whether they are Ready. */
 export async function pods(kubectl: Kubectl, namespace: string, selector: string) {
   const list = await kubectl.json<PodList>(["get", "pods", "-n", namespace, "-l", selector]);
@@ -53,29 +43,4 @@ export async function pods(kubectl: Kubectl, namespace: string, selector: string
   }));
 }
 
-/** What went wrong with the pods of a namespace: their state, events and logs. */
-export async function describePods(kubectl: Kubectl, namespace: string): Promise<string> {
-  const parts = [
-    (await kubectl.run(["get", "pods", "-n", namespace, "-o", "wide"])).stdout,
-    (await kubectl.run(["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"])).stdout,
-  ];
-  for (const pod of (await kubectl.json<PodList>(["get", "pods", "-n", namespace])).items)
-    parts.push(`--- logs of ${pod.metadata.name}\n${(await kubectl.run(["logs", pod.metadata.name, "-n", namespace, "--all-containers", "--tail=30"])).stdout}`); // prettier-ignore
-  return parts.join("\n");
-}
-
-/** Runs `check`; when it fails, the error carries the pods' state, events and logs, and the node's logs. */
-export async function explained<T>(
-  cluster: NodeCluster,
-  namespaces: string | string[],
-  check: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await check();
-  } catch (error) {
-    const pods: string[] = [];
-    for (const namespace of [namespaces].flat()) pods.push(await describePods(cluster.kubectl, namespace));
-    const details = `${pods.join("\n")}\n${await cluster.logs(20)}`;
-    throw new Error(`${(error as Error).message}\n${details}`, { cause: error });
-  }
-}
+export { describePods, explained } from "../../harness/node-diagnostics.ts";
