@@ -109,7 +109,13 @@ export class PassdbSync {
 
   private schedule(): void {
     this.dirty = true;
-    this.pass ??= this.loop().finally(() => (this.pass = undefined));
+    if (this.pass) return;
+    // A schedule() between the loop's last check of `dirty` and this callback found `pass` still
+    // set: run again for it, or that change waits for the next one (the first sync, for ever).
+    this.pass = this.loop().finally(() => {
+      this.pass = undefined;
+      if (this.dirty && !this.abort.signal.aborted) this.schedule();
+    });
   }
 
   private async loop(): Promise<void> {
