@@ -54,7 +54,7 @@ function durationMs(text: string): number {
 interface Sample {
   /** `kubectl delete maildevice` started → the bench's watch saw the shard Secret change. */
   shardMs: number;
-  /** … → the answer of the first refused login at the sidecar's Dovecot. */
+  /** … → the start of the first refused login at the sidecar's Dovecot (its answer waits 2 s). */
   sidecarMs: number;
   /** … → the same at the projected volume's Dovecot; absent for sidecar-only samples. */
   volumeMs?: number;

@@ -249,8 +249,9 @@ export async function untilImapServes(
 
 /**
  * Logs in every `intervalMs` until a login's outcome is `ok`; resolves with the time from the call
- * to that login's answer (Dovecot checks the password between the login's start and its answer, so
- * this bounds the change from above, within one login's time).
+ * to the start of that login (the login that showed the change). Not its answer: Dovecot delays a
+ * refusal by auth_failure_delay (2 s). The password is checked after the connection and TLS
+ * handshake, so this can come out slightly before the change took effect.
  */
 export async function untilLogin(
   endpoint: Endpoint,
@@ -262,8 +263,9 @@ export async function untilLogin(
 ): Promise<number> {
   const started = performance.now();
   for (;;) {
+    const attempt = performance.now();
     const result = await imapLogin(endpoint, user, password);
-    if (result.ok === ok) return performance.now() - started;
+    if (result.ok === ok) return attempt - started;
     if (performance.now() - started > timeoutMs)
       throw new Error(`IMAP login of ${user} at ${endpoint.host}:${endpoint.port} still ${result.ok ? "works" : "fails"} after ${timeoutMs} ms: ${result.response}`); // prettier-ignore
     await sleep(intervalMs);
