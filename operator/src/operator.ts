@@ -143,6 +143,9 @@ export class Operator {
           repeatAfterMs: config.doveadm.repeatAfterMs,
         })
       : undefined;
+    const database = new DatabaseState((mailAddress) =>
+      seal.bucket("passdb-shard", mailAddress, config.passdbShards),
+    );
     const ctx: OperatorContext = (this.context = {
       config,
       client,
@@ -151,10 +154,12 @@ export class Operator {
       cache: this.cache,
       rules: domainRules(this.cache, config.requireMailDomain),
       passdb: this.passdb,
-      database: new DatabaseState((mailAddress) =>
-        seal.bucket("passdb-shard", mailAddress, config.passdbShards),
-      ),
-      ownership: new OwnershipRegistry({ graceMs: config.ownershipGraceMs, now }),
+      database,
+      ownership: new OwnershipRegistry({
+        graceMs: config.ownershipGraceMs,
+        now,
+        shardOf: (mailAddress) => database.shardOf(mailAddress),
+      }),
       mailServer: new MailServerState(now),
       seal,
       metrics,

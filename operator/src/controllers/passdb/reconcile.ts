@@ -73,11 +73,10 @@ export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites):
       return awaitChange;
     }
 
-    const inShard = (mailAddress: string) => ctx.database.shardOf(mailAddress) === index;
     const mailAddresses = new Set<string>();
     for (const a of ctx.cache.addresses.byIndex(indexNames.shard, String(index)))
       mailAddresses.add(normalizeAddress(a.spec.address));
-    for (const record of ctx.ownership.select(inShard)) mailAddresses.add(record.address);
+    for (const record of ctx.ownership.inShard(index)) mailAddresses.add(record.address);
     const addresses: ShardAddress[] = [];
     let nextLapse = Infinity;
     for (const mailAddress of mailAddresses) {
