@@ -30,7 +30,9 @@ import {
 } from "../../runtime/controller.ts";
 import { finalizer } from "../../runtime/finalizer.ts";
 import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
+import { usesInvitation } from "../../policy/invitation.ts";
 import { credentialOf, gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
+import { applyInvitationDevice, cleanupInvitationDevice } from "./invitation.ts";
 
 const fieldManager = controllerNames.device;
 
@@ -45,6 +47,7 @@ const statusFields = [
   "lastRotateValue",
   "lastAddressRotateValue",
   "suspendedAt",
+  "invitation",
 ] as const satisfies readonly (keyof MailDeviceStatus)[];
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -57,7 +60,7 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
     events: ctx.events,
     cache: ctx.cache.devices,
     fields: statusFields,
-    quietReasons: new Set([reasons.Publishing]),
+    quietReasons: new Set([reasons.Publishing, reasons.InvitationPending, reasons.InvitationSent]),
   };
   return async (key, { log }) => {
     const device = ctx.cache.devices.get(key);
@@ -73,8 +76,15 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
       },
       device,
       {
-        apply: (live) => applyDevice(ctx, statusWriter, live, log),
-        cleanup: (deleting) => cleanupDevice(ctx, deleting, log),
+        // Delivery is immutable: a device takes one path all its life (controllers/mail-device/invitation.ts).
+        apply: (live) =>
+          usesInvitation(live)
+            ? applyInvitationDevice(ctx, statusWriter, live, log)
+            : applyDevice(ctx, statusWriter, live, log),
+        cleanup: (deleting) =>
+          usesInvitation(deleting)
+            ? cleanupInvitationDevice(ctx, deleting, log)
+            : cleanupDevice(ctx, deleting, log),
       },
     );
   };
