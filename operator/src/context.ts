@@ -9,6 +9,7 @@ import type { ConfigMapObject as RecordConfigMap } from "./invitations/record.ts
 import type { ConfigMapObject, NamespaceObject, SecretObject } from "./kube/objects.ts";
 import type { Logger } from "./log.ts";
 import type { DatabaseState } from "./passdb/database-state.ts";
+import type { MailServerState } from "./passdb/mail-server-state.ts";
 import type { OwnershipRegistry } from "./passdb/ownership-registry.ts";
 import type { PassdbView } from "./passdb/view.ts";
 import type { DomainRules } from "./policy/ownership.ts";
@@ -54,6 +55,8 @@ export interface OperatorContext {
   passdb: PassdbView;
   database: DatabaseState;
   ownership: OwnershipRegistry;
+  /** What the mail server's passdb-sync sidecars report having. */
+  mailServer: MailServerState;
   seal: SealKey;
   metrics: Metrics & ControllerMetrics;
   /** Cuts sessions when a password stops working; undefined when no mail server is configured. */

@@ -35,6 +35,7 @@ import { decodeData, type ConfigMapObject, type NamespaceObject, type SecretObje
 import { resources } from "./kube/resources.ts";
 import type { Logger } from "./log.ts";
 import { DatabaseState } from "./passdb/database-state.ts";
+import { MailServerState } from "./passdb/mail-server-state.ts";
 import { OwnershipRegistry } from "./passdb/ownership-registry.ts";
 import { parseShard, shardIndexOf } from "./passdb/format.ts";
 import { PassdbView } from "./passdb/view.ts";
@@ -178,6 +179,7 @@ export class Operator {
         seal.bucket("passdb-shard", mailAddress, config.passdbShards),
       ),
       ownership: new OwnershipRegistry({ graceMs: config.ownershipGraceMs, now }),
+      mailServer: new MailServerState(now),
       seal,
       metrics,
       sessions: this.sessions,
@@ -185,6 +187,8 @@ export class Operator {
     });
     addIndexes(ctx);
     addInvitationIndexes(ctx);
+    // The sidecars' reports are read once per change, for every controller that uses them.
+    this.cache.syncReports.onChange(() => ctx.mailServer.refresh(this.cache.syncReports.list(), log));
     // The database as published is read from the shard Secrets, our own writes included.
     this.cache.passdbShards.onChange((shard, _old, deleted) =>
       this.passdb.update(shard.metadata.name, deleted ? undefined : shard),

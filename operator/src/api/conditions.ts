@@ -4,6 +4,12 @@ export const Ready = "Ready";
 /** MailAddress condition: were the sessions of a revoked or rotated password cut? */
 export const SessionsCut = "SessionsCut";
 
+/**
+ * MailDevice condition, where passdb-sync sidecars report: does every Dovecot pod have the
+ * device's current password on disk (not only the API server)? Absent where nothing reports.
+ */
+export const MailServerSynced = "MailServerSynced";
+
 export const reasons = {
   // MailDevice
   CredentialsReady: "CredentialsReady",
@@ -24,6 +30,9 @@ export const reasons = {
   InvitationSent: "InvitationSent",
   InvitationExpired: "InvitationExpired",
   PortalNotConfigured: "PortalNotConfigured",
+  // MailDevice, condition MailServerSynced
+  MailServerUpToDate: "MailServerUpToDate",
+  MailServerSyncing: "MailServerSyncing",
   // MailAddress
   AddressReady: "AddressReady",
   // MailDomain

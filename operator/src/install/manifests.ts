@@ -21,6 +21,7 @@ import {
 import { passdbSyncAccess } from "./passdb-sync.ts";
 import { CreatedByAdmission } from "./admission.ts";
 import { appVersion } from "./version.ts";
+import { imageOf, imageUser as uid, spreadOverNodes } from "./pod.ts";
 import { PortalInstall } from "./portal.ts";
 import { configMapWritePolicy, secretWritePolicy } from "./secret-policy.ts";
 import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
@@ -41,9 +42,6 @@ export const doveadmKeyDir = "/etc/devicepass/doveadm";
 
 /** Where the SMTP relay's basic-auth Secret is mounted in the operator's container. */
 export const smtpCredentialsDir = "/etc/devicepass/smtp";
-
-/** The non-root user and group of the image (see Dockerfile). */
-const uid = 65532;
 
 export interface DevicepassInstallProps {
   /** Chart values; defaults as in values.yaml. Ignored when `wiring` is given. */
@@ -442,13 +440,7 @@ export class DevicepassInstall extends Construct {
       ApiObject.of(deployment),
       // cdk8s-plus labels pods with its own construct address; the selector does not use it.
       JsonPatch.remove("/spec/template/metadata/labels/cdk8s.io~1metadata.addr"),
-      JsonPatch.add(
-        `${container}/image`,
-        w.computed(
-          (v) => `${v.image.repository}:${v.image.tag || appVersion}`,
-          'printf "%s:%s" $.Values.image.repository (default $.Chart.AppVersion $.Values.image.tag)',
-        ),
-      ),
+      JsonPatch.add(`${container}/image`, imageOf(w)),
       JsonPatch.add(
         `${container}/imagePullPolicy`,
         w.value((v) => v.image.pullPolicy),
@@ -461,20 +453,7 @@ export class DevicepassInstall extends Construct {
         "/spec/replicas",
         w.value((v) => v.replicas),
       ),
-      // Replicas on different nodes where possible: a node failure then costs a failover, not an outage.
-      JsonPatch.add("/spec/template/spec/affinity", {
-        podAntiAffinity: {
-          preferredDuringSchedulingIgnoredDuringExecution: [
-            {
-              weight: 100,
-              podAffinityTerm: {
-                topologyKey: "kubernetes.io/hostname",
-                labelSelector: { matchLabels: selectorLabels },
-              },
-            },
-          ],
-        },
-      }),
+      JsonPatch.add("/spec/template/spec/affinity", spreadOverNodes(selectorLabels)),
       JsonPatch.add(`${container}/ports`, [
         { name: "metrics", containerPort: w.value((v) => v.metrics.port), protocol: "TCP" },
         { name: "health", containerPort: w.value((v) => v.health.port), protocol: "TCP" },

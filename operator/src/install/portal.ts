@@ -5,13 +5,11 @@
 import { ApiObject, JsonPatch } from "cdk8s";
 import { Construct } from "constructs";
 import { invitationNames } from "../api/names.ts";
+import { imageOf, imageUser as uid, spreadOverNodes } from "./pod.ts";
 import { portalAdmissionPolicy, portalRules } from "./portal-rbac.ts";
 import { appVersion } from "./version.ts";
 import type { Values } from "./values.ts";
 import type { Wiring } from "./wiring.ts";
-
-/** The non-root user and group of the image (see Dockerfile). */
-const uid = 65532;
 
 export interface PortalInstallProps {
   wiring: Wiring;
@@ -107,10 +105,7 @@ export class PortalInstall extends Construct {
             containers: [
               {
                 name: "portal",
-                image: w.computed(
-                  (v) => `${v.image.repository}:${v.image.tag || appVersion}`,
-                  'printf "%s:%s" $.Values.image.repository (default $.Chart.AppVersion $.Values.image.tag)',
-                ),
+                image: imageOf(w),
                 imagePullPolicy: w.value((v) => v.image.pullPolicy),
                 args: [
                   "portal",
@@ -142,19 +137,7 @@ export class PortalInstall extends Construct {
               (v) => v.imagePullSecrets,
               (secret) => ({ name: secret }),
             ),
-            affinity: {
-              podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    podAffinityTerm: {
-                      topologyKey: "kubernetes.io/hostname",
-                      labelSelector: { matchLabels: selectorLabels },
-                    },
-                  },
-                ],
-              },
-            },
+            affinity: spreadOverNodes(selectorLabels),
           },
         },
       },

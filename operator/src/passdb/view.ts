@@ -19,6 +19,8 @@ interface ShardContent {
 
 export class PassdbView {
   private readonly byDevice = new Map<string, PassdbEntry>();
+  /** The shard, and its version, that first carried each device's entry as it is now. */
+  private readonly since = new Map<string, { shard: string; version: string }>();
   private readonly byShard = new Map<number, ShardContent>();
   private readonly listeners: ((changes: EntryChange[]) => void)[] = [];
   private readonly prefix: string;
@@ -35,6 +37,11 @@ export class PassdbView {
 
   published(deviceKey: string): PassdbEntry | undefined {
     return this.byDevice.get(deviceKey);
+  }
+
+  /** The shard Secret, and its resourceVersion, from which a device's entry is what it is now. */
+  publishedSince(deviceKey: string): { shard: string; version: string } | undefined {
+    return this.since.get(deviceKey);
   }
 
   get size(): number {
@@ -64,6 +71,12 @@ export class PassdbView {
     if (after.entries.length > 0 || after.owners.length > 0) this.byShard.set(index, after);
     else this.byShard.delete(index);
     const changes = diffEntries(before, after.entries);
+    const version = secret?.metadata.resourceVersion;
+    for (const { kind, entry } of changes) {
+      if (kind === "removed") {
+        if (!this.byDevice.has(entry.device)) this.since.delete(entry.device);
+      } else if (version !== undefined) this.since.set(entry.device, { shard: name, version });
+    }
     if (changes.length > 0) for (const listener of this.listeners) listener(changes);
   }
 }

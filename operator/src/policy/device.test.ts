@@ -147,6 +147,15 @@ const table: Row[] = [
     requeue: true,
   },
   {
+    name: "rotated again right after a rotation whose status is not written yet: the sealed record's time counts",
+    device: device("phone", { rotate: "r3", generatedAt: "2026-01-01T00:00:00Z" }),
+    secret: (d) => ownedSecret(d, { ...current, generatedAt: "2026-01-09T23:59:58Z" }),
+    published: () => current.hash,
+    action: "refresh",
+    ready: "CredentialsReady",
+    requeue: true,
+  },
+  {
     name: "device rotate value already handled",
     device: device("phone", { rotate: "r1" }),
     secret: (d) => ownedSecret(d, current),

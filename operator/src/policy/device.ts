@@ -252,10 +252,19 @@ export function decideDevice(input: DeviceInput): DeviceDecision {
     reason: reasons.Publishing,
     message,
   });
-  /** A new password, unless the last one is younger than the minimum rotation interval. */
-  const issue = (why: { reason: Reason; message: string; warning: boolean }): DeviceDecision => {
-    const last = device.status?.passwordGeneratedAt;
-    const wait = last === undefined ? 0 : Date.parse(last) + timing.minRotationIntervalMs - now.getTime();
+  /**
+   * A new password, unless the last one is younger than the minimum rotation interval: the last
+   * one by our own status, or by the sealed record when that is newer (status is written late).
+   */
+  const issue = (
+    why: { reason: Reason; message: string; warning: boolean },
+    current?: PasswordRecord,
+  ): DeviceDecision => {
+    const times = [device.status?.passwordGeneratedAt, current?.generatedAt].flatMap((t) =>
+      t === undefined ? [] : [Date.parse(t)],
+    );
+    const last = times.length > 0 ? Math.max(...times) : undefined;
+    const wait = last === undefined ? 0 : last + timing.minRotationIntervalMs - now.getTime();
     if (wait > 0) {
       return {
         action: { type: "none" },
@@ -292,7 +301,7 @@ export function decideDevice(input: DeviceInput): DeviceDecision {
   const record = (check as Extract<CredentialCheck, { kind: "valid" }>).record;
   const rotate = rotation(input, record);
   if (rotate) {
-    const decision = issue({ ...rotate, warning: false });
+    const decision = issue({ ...rotate, warning: false }, record);
     // The current password keeps working until the rotation is due.
     if (decision.action.type === "none")
       return {

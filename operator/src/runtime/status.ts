@@ -28,6 +28,12 @@ export interface StatusWriter<T extends StatusObject> {
    * manager) are neither compared nor written: server-side apply leaves them alone.
    */
   fields: readonly string[];
+  /**
+   * The condition types this writer owns, where others write conditions of their own into the same
+   * list (a list-map keyed by type: server-side apply merges the entries of several managers).
+   * Undefined: every condition is this writer's.
+   */
+  conditionTypes?: readonly string[];
   /** Ready reasons that are steps on the way, not news: no Warning for them. */
   quietReasons?: ReadonlySet<string>;
 }
@@ -43,8 +49,13 @@ export async function applyStatus<T extends StatusObject>(
   object: T,
   status: NonNullable<T["status"]>,
 ): Promise<boolean> {
-  const own = (value: object) =>
-    Object.fromEntries(Object.entries(value).filter(([k]) => writer.fields.includes(k))) as typeof status;
+  const own = (value: object) => {
+    const fields = Object.fromEntries(Object.entries(value).filter(([k]) => writer.fields.includes(k)));
+    const types = writer.conditionTypes;
+    if (types && Array.isArray(fields.conditions))
+      fields.conditions = (fields.conditions as Condition[]).filter((c) => types.includes(c.type));
+    return fields as typeof status;
+  };
   const next = own(normalized(status));
   const previous = own(normalized(object.status ?? {}));
   if (isDeepStrictEqual(next, previous)) return false;

@@ -148,6 +148,25 @@ describe("passdb-sync beside Dovecot (issue 13)", () => {
       const applied = (await report()).reports[0]!.shards.get(shard.metadata.name);
       expect(BigInt(applied ?? "0")).toBeGreaterThanOrEqual(BigInt(shard.metadata.resourceVersion));
     });
+    // And the device's status says so: the mail server, not only the API server, has the password.
+    await eventually(async () => {
+      const device = await kubectl.json<{ status: { conditions: { type: string; status: string; reason: string }[] } }>([
+        "get", "maildevice", "alice-iphone", "-n", ns.name,
+      ]); // prettier-ignore
+      expect(device.status.conditions.find((c) => c.type === "MailServerSynced")).toMatchObject({
+        status: "True",
+        reason: "MailServerUpToDate",
+      });
+    });
+    await kubectl.ok([
+      "wait",
+      "-n",
+      ns.name,
+      "--for=condition=MailServerSynced",
+      "--timeout=30s",
+      "maildevice",
+      "--all",
+    ]);
   });
 
   it("refuses a deleted device's password and cuts its open session (the sidecar's kick)", async () => {

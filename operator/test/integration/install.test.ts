@@ -175,10 +175,19 @@ describe("the Helm chart", () => {
 
   it("installs the mutating created-by policy in the newest version the cluster serves, or none", async () => {
     const kinds = async (apiVersions: string[]) => {
-      const args = ["template", "x", chartDir, "--kube-version", kubeVersion[1]!];
+      const args = [
+        "template",
+        "x",
+        chartDir,
+        "--set",
+        "allNamespaces=true",
+        "--kube-version",
+        kubeVersion[1]!,
+      ];
       for (const v of apiVersions) args.push("--api-versions", v);
       return parseManifests(await helm.ok(args))
         .filter((o) => o.kind.endsWith("AdmissionPolicy") || o.kind.endsWith("AdmissionPolicyBinding"))
+        .filter((o) => o.metadata.name.includes("created-by")) // not the operator's secret-writes policy
         .map((o) => `${o.apiVersion} ${o.kind}`)
         .sort();
     };

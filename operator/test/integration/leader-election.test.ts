@@ -112,7 +112,10 @@ describe("leader election", () => {
     const stoppedAfter = a.events[1]!.at - cut;
     // No renewal for renewDeadline (counted from the last success, up to a retry period before the cut).
     expect(stoppedAfter).toBeGreaterThan(timings.renewDeadlineMs - timings.retryPeriodMs - 100);
-    expect(stoppedAfter).toBeLessThan(timings.renewDeadlineMs + timings.retryPeriodMs);
+    // It gave up before any other candidate could take the Lease (leaseDuration after its last
+    // renewal, itself at most a retry period before the cut): the guarantee leader election gives.
+    // How much sooner depends on the machine's scheduling, which an assertion must not time.
+    expect(stoppedAfter).toBeLessThan(timings.leaseDurationMs);
     expect(a.elector.isLeader).toBe(false);
     await until(() => expect(b.elector.isLeader).toBe(true), 10_000, 20);
     // a gave up before b could take over: never two leaders.

@@ -8,9 +8,7 @@ import type { MailDevice } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { isNotFound } from "../../kube/errors.ts";
 import { named, resources } from "../../kube/resources.ts";
-import { latestLogins, readSyncReport } from "../../passdb/sync-report.ts";
 import { awaitChange, requeueAfter, type Reconcile } from "../../runtime/controller.ts";
-import { objectKey } from "../../runtime/informer.ts";
 import { decideLastUsed } from "./decide.ts";
 
 const fieldManager = controllerNames.lastUsed;
@@ -44,16 +42,9 @@ export class LastUsedState {
   /** Our writes not yet seen back in the cache: the budget holds before the watch catches up. */
   readonly written = new Map<string, { at: Date; lastUsedAt: Date }>();
 
-  /** Re-reads every report; returns the devices whose latest login moved. */
-  refresh(ctx: Pick<OperatorContext, "cache" | "log" | "now">): string[] {
-    const now = ctx.now();
-    const reports = ctx.cache.syncReports.list().flatMap((cm) => {
-      const { reports, problems } = readSyncReport(cm.data, now);
-      for (const problem of problems)
-        ctx.log.debug({ report: objectKey(cm), ...problem }, "skipping part of a passdb-sync report");
-      return reports;
-    });
-    const logins = latestLogins(reports);
+  /** Takes the logins the reports name now; returns the devices whose latest login moved. */
+  refresh(ctx: Pick<OperatorContext, "mailServer">): string[] {
+    const logins = ctx.mailServer.logins();
     const moved = [...logins].filter(([device, at]) => this.logins.get(device)?.getTime() !== at.getTime());
     this.logins = logins;
     return moved.map(([device]) => device);

@@ -14,7 +14,7 @@ export function setupLastUsedController(ctx: OperatorContext): ControllerSetup {
     workers: 2,
     metrics: ctx.metrics,
   });
-  ctx.cache.syncReports.onChange(() => {
+  ctx.mailServer.onChange(() => {
     for (const device of state.refresh(ctx)) controller.enqueue(device);
   });
   ctx.cache.devices.onChange((device, _old, deleted) => {

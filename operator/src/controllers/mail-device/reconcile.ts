@@ -1,9 +1,9 @@
 // The MailDevice controller: issues, rotates, suspends and revokes a device's password (gather →
 // decide → act) and reports it in status and events. The password database itself is the
 // passdb controller's: a Secret counts for the mail server only once that controller publishes it.
-import { Ready, reasons } from "../../api/conditions.ts";
+import { MailServerSynced, Ready, reasons, type Reason } from "../../api/conditions.ts";
 import { finalizers, labels, rotateAnnotation } from "../../api/names.ts";
-import type { MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
+import type { Condition, MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { generatePassword, hashPassword, passwordDigest } from "../../credentials/password.ts";
 import { isAlreadyExists, isNotFound } from "../../kube/errors.ts";
@@ -52,7 +52,13 @@ const statusFields = [
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
 
-export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
+/** Devices whose current password some Dovecot pod does not have yet: a new report looks again. */
+export type WaitingForMailServer = Set<string>;
+
+export function reconcileMailDevice(
+  ctx: OperatorContext,
+  waiting: WaitingForMailServer = new Set(),
+): Reconcile {
   const statusWriter: StatusWriter<MailDevice> = {
     client: ctx.client,
     resource: resources.mailDevices,
@@ -60,7 +66,14 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
     events: ctx.events,
     cache: ctx.cache.devices,
     fields: statusFields,
-    quietReasons: new Set([reasons.Publishing, reasons.InvitationPending, reasons.InvitationSent]),
+    // status.conditions also holds nothing of another controller's today; owning only these keeps it so.
+    conditionTypes: [Ready, MailServerSynced],
+    quietReasons: new Set([
+      reasons.Publishing,
+      reasons.MailServerSyncing,
+      reasons.InvitationPending,
+      reasons.InvitationSent,
+    ]),
   };
   return async (key, { log }) => {
     const device = ctx.cache.devices.get(key);
@@ -80,7 +93,7 @@ export function reconcileMailDevice(ctx: OperatorContext): Reconcile {
         apply: (live) =>
           usesInvitation(live)
             ? applyInvitationDevice(ctx, statusWriter, live, log)
-            : applyDevice(ctx, statusWriter, live, log),
+            : applyDevice(ctx, statusWriter, waiting, live, log),
         cleanup: (deleting) =>
           usesInvitation(deleting)
             ? cleanupInvitationDevice(ctx, deleting, log)
@@ -108,6 +121,7 @@ async function cleanupDevice(
 async function applyDevice(
   ctx: OperatorContext,
   statusWriter: StatusWriter<MailDevice>,
+  waiting: WaitingForMailServer,
   device: MailDevice,
   log: ReconcileContext["log"],
 ): Promise<Action> {
@@ -138,11 +152,15 @@ async function applyDevice(
       await revoke(ctx, device, secret, log);
   }
 
-  // A password just written is normally published within the batch window: report it once, as
-  // Ready, rather than Publishing first. Only a database slower than this gets a Publishing status.
-  const fresh = freshPasswordWaitMs(ctx, decision, written ?? ownedSecret(world));
+  const mailServer = mailServerSynced(ctx, device, decision);
+  if (mailServer?.status === "False") waiting.add(deviceKey(device));
+  else waiting.delete(deviceKey(device));
+  // A password just written is normally published within the batch window (and on the mail
+  // server's disk soon after): report it once, as Ready (and synced), rather than each step on
+  // the way. Only a database or mail server slower than this gets a status for the step.
+  const fresh = freshPasswordWaitMs(ctx, decision, mailServer, written ?? ownedSecret(world));
   if (fresh > 0) return requeueAfter(Math.min(fresh, decision.requeueAfterMs ?? Infinity));
-  await writeStatus(ctx, statusWriter, device, world.standing, decision, written);
+  await writeStatus(ctx, statusWriter, device, world.standing, decision, written, mailServer);
   if (decision.ready.reason === reasons.SecretConflict) return requeueWithBackoff;
   if (decision.requeueAfterMs !== undefined) return requeueAfter(decision.requeueAfterMs);
   return awaitChange;
@@ -169,29 +187,78 @@ function decide(ctx: OperatorContext, device: MailDevice, world: DeviceWorld): D
 /** How long the database gets to publish a new password before the status says Publishing. */
 export const publishingQuietMs = 2_000;
 
-/** Time left before a Publishing status is due for a password generated moments ago (0: due now). */
+/**
+ * MailServerSynced for a published device where passdb-sync sidecars report: True when every
+ * Dovecot pod has the shard version that first carried the device's current entry.
+ */
+function mailServerSynced(
+  ctx: OperatorContext,
+  device: MailDevice,
+  decision: DeviceDecision,
+): { status: "True" | "False"; reason: Reason; message: string } | undefined {
+  if (decision.ready.status !== "True" || !ctx.mailServer.reporting()) return undefined;
+  const since = ctx.passdb.publishedSince(deviceKey(device));
+  if (since && ctx.mailServer.applied(since.shard, since.version))
+    return {
+      status: "True",
+      reason: reasons.MailServerUpToDate,
+      message: "Every Dovecot pod's passdb-sync has the current password on disk.",
+    };
+  return {
+    status: "False",
+    reason: reasons.MailServerSyncing,
+    message: "A Dovecot pod's passdb-sync has not reported the current password on disk yet.",
+  };
+}
+
+/** Time left before a status is due for a password generated moments ago (0: due now). */
 function freshPasswordWaitMs(
   ctx: OperatorContext,
   decision: DeviceDecision,
+  mailServer: ReturnType<typeof mailServerSynced>,
   secret: SecretObject | undefined,
 ): number {
-  if (decision.ready.reason !== reasons.Publishing || !secret) return 0;
+  const onTheWay = decision.ready.reason === reasons.Publishing || mailServer?.status === "False";
+  if (!onTheWay || !secret) return 0;
   const generatedAt = Date.parse(readPasswordRecord(secret).generatedAt ?? "");
   if (!Number.isFinite(generatedAt)) return 0;
   // generatedAt has whole seconds: count from the end of its second.
   return Math.max(0, generatedAt + 1000 + publishingQuietMs - ctx.now().getTime());
 }
 
+function withMailServer(
+  conditions: Condition[],
+  mailServer: ReturnType<typeof mailServerSynced>,
+  generation: number | undefined,
+  now: Date,
+): Condition[] {
+  if (!mailServer) return conditions.filter((c) => c.type !== MailServerSynced);
+  return setCondition(conditions, { type: MailServerSynced, ...mailServer }, generation, now);
+}
+
 function ownedSecret(world: DeviceWorld): SecretObject | undefined {
   return world.secret.kind === "owned" ? world.secret.secret : undefined;
 }
 
-function settingsFor(ctx: OperatorContext, standing: Extract<AddressStanding, { state: "Issuing" }>) {
-  return inheritedClientSettings(
-    ctx.config.defaultClientSettings,
-    standing.domain?.spec.clientSettings,
-    standing.address.spec.clientSettings,
-  );
+/** The credential Secret devicepass wants for `record`: the address's settings, sealed. */
+function desiredFor(
+  ctx: OperatorContext,
+  device: MailDevice,
+  standing: Extract<AddressStanding, { state: "Issuing" }>,
+  record: PasswordRecord,
+): SecretObject {
+  return desiredSecret({
+    device,
+    secretName: secretNameOf(device),
+    mailAddress: standing.mailAddress,
+    settings: inheritedClientSettings(
+      ctx.config.defaultClientSettings,
+      standing.domain?.spec.clientSettings,
+      standing.address.spec.clientSettings,
+    ),
+    record,
+    seal: ctx.seal,
+  });
 }
 
 /** A write of a credential Secret, or the Secret of that name that was there already (not in our cache). */
@@ -260,15 +327,7 @@ async function issue(
       valid?.addressRotatedFor ??
       device.status?.lastAddressRotateValue,
   };
-  const desired = desiredSecret({
-    device,
-    secretName: secretNameOf(device),
-    mailAddress: standing.mailAddress,
-    settings: settingsFor(ctx, standing),
-    record,
-    seal: ctx.seal,
-  });
-  const result = await writeSecret(ctx, device, current, desired);
+  const result = await writeSecret(ctx, device, current, desiredFor(ctx, device, standing, record));
   if (result.kind === "exists") return result;
   ctx.metrics.credential(first ? "issued" : "rotated");
   ctx.events.record(device, action.warning ? "Warning" : "Normal", action.reason, action.message);
@@ -288,14 +347,7 @@ async function refresh(
 ): Promise<SecretObject | undefined> {
   const standing = world.standing as Extract<AddressStanding, { state: "Issuing" }>;
   const current = ownedSecret(world)!;
-  const desired = desiredSecret({
-    device,
-    secretName: secretNameOf(device),
-    mailAddress: standing.mailAddress,
-    settings: settingsFor(ctx, standing),
-    record,
-    seal: ctx.seal,
-  });
+  const desired = desiredFor(ctx, device, standing, record);
   if (secretMatches(current, desired)) return current;
   const result = await writeSecret(ctx, device, current, desired);
   return result.kind === "written" ? result.secret : undefined;
@@ -331,6 +383,7 @@ async function writeStatus(
   standing: AddressStanding,
   decision: DeviceDecision,
   written: SecretObject | undefined,
+  mailServer: ReturnType<typeof mailServerSynced>,
 ): Promise<void> {
   // What status reports of the password comes from a Secret we just wrote or a sealed record.
   const record: Partial<PasswordRecord> | undefined = written
@@ -364,9 +417,9 @@ async function writeStatus(
     );
   const status: MailDeviceStatus = {
     observedGeneration: device.metadata.generation,
-    conditions: setCondition(
-      previous.conditions,
-      { type: Ready, ...ready },
+    conditions: withMailServer(
+      setCondition(previous.conditions, { type: Ready, ...ready }, device.metadata.generation, ctx.now()),
+      mailServer && ready.status === "True" ? mailServer : undefined,
       device.metadata.generation,
       ctx.now(),
     ),

@@ -7,13 +7,14 @@ import { objectKey } from "../../runtime/informer.ts";
 import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime/triggers.ts";
 import { addressKeyOf, claimsOf, indexNames } from "../gather.ts";
 import { deviceErrorPolicy, registerInvitationTriggers } from "./invitation.ts";
-import { reconcileMailDevice } from "./reconcile.ts";
+import { reconcileMailDevice, type WaitingForMailServer } from "./reconcile.ts";
 
 export function setupMailDeviceController(ctx: OperatorContext): ControllerSetup {
   const { cache } = ctx;
+  const waiting: WaitingForMailServer = new Set();
   const controller = new Controller({
     name: controllerNames.device,
-    reconcile: reconcileMailDevice(ctx),
+    reconcile: reconcileMailDevice(ctx, waiting),
     log: ctx.log,
     workers: ctx.config.workers,
     metrics: ctx.metrics,
@@ -59,6 +60,10 @@ export function setupMailDeviceController(ctx: OperatorContext): ControllerSetup
   // A database change is what a Publishing device waits for: those devices go first.
   ctx.passdb.onChange((changes) => {
     for (const { entry } of changes) controller.enqueue(entry.device, "high");
+  });
+  // A sidecar reporting a newer shard on disk: the devices waiting for it look again.
+  ctx.mailServer.onChange(() => {
+    for (const key of waiting) controller.enqueue(key);
   });
   return { controller, keys: () => cache.devices.keys() };
 }
