@@ -205,8 +205,15 @@ export function deviceErrorPolicy(error: unknown): ErrorVerdict {
   return defaultErrorPolicy(error);
 }
 
-/** Failed e-mail attempts per device, since the last success (per operator). */
-const mailFailures = new WeakMap<OperatorContext, Map<string, number>>();
+/** Failed attempts to e-mail one link (its token hash) since the last success, and when the next is due. */
+interface MailFailures {
+  tokenHash: string;
+  attempt: number;
+  retryAt: number;
+}
+
+/** The failures of each device's current link, per operator. */
+const mailFailures = new WeakMap<OperatorContext, Map<string, MailFailures>>();
 
 function decide(ctx: OperatorContext, device: MailDevice, world: InvitationWorld): InvitationDecision {
   const standing = gatherStanding(ctx, device);
@@ -365,7 +372,11 @@ async function issue(
   return result;
 }
 
-/** E-mails the link (rebuilt from the verified token and the configured portal), then records that it was sent. */
+/**
+ * E-mails the link (rebuilt from the verified token and the configured portal), then records that
+ * it was sent. After a failure, a reconcile that some watch event brings before the backoff is
+ * over sends nothing and says how long to wait (a relay that is down is not hammered).
+ */
 async function send(
   ctx: OperatorContext,
   device: MailDevice,
@@ -374,21 +385,29 @@ async function send(
   token: string,
   fieldManager: string,
   log: Log,
-): Promise<void> {
+): Promise<{ retryInMs?: number }> {
   const check = world.check as Extract<LinkCheck, { kind: "valid" }>;
   const view = world.record as Extract<RecordView, { kind: "pending" }>;
   // The bookkeeping says which token; the record the operator sealed says what the e-mail tells.
-  if (tokenHash(token) !== check.record.tokenHash || view.kind !== "pending") return;
+  if (tokenHash(token) !== check.record.tokenHash || view.kind !== "pending") return {};
   const link = invitationLink(ctx.config.portalUrl!, token);
-  const failures = mailFailures.get(ctx) ?? new Map<string, number>();
+  const failures = mailFailures.get(ctx) ?? new Map<string, MailFailures>();
   mailFailures.set(ctx, failures);
   const key = deviceKey(device);
+  // A new link (rotation) starts afresh.
+  const failed = failures.get(key)?.tokenHash === check.record.tokenHash ? failures.get(key) : undefined;
+  const wait = failed ? failed.retryAt - ctx.now().getTime() : 0;
+  if (wait > 0) return { retryInMs: wait };
   try {
     const sent = await sendInvitationMail(ctx.config.smtp!, to, view.record.invitation, link);
     log.info({ response: sent.response }, "e-mailed an invitation");
   } catch (error) {
-    const attempt = (failures.get(key) ?? 0) + 1;
-    failures.set(key, attempt);
+    const attempt = (failed?.attempt ?? 0) + 1;
+    failures.set(key, {
+      tokenHash: check.record.tokenHash,
+      attempt,
+      retryAt: ctx.now().getTime() + mailRetryDelayMs(attempt),
+    });
     const why = (error as Error).message;
     const retryInS = Math.round(mailRetryDelayMs(attempt) / 1000);
     ctx.events.record(
@@ -410,6 +429,7 @@ async function send(
     seal: ctx.seal,
   });
   await writeLink(ctx, device, ownedLink(world), desired, fieldManager);
+  return {};
 }
 
 /** Acts on one decision; returns whether it changed anything (then the world is gathered again). */
@@ -420,7 +440,7 @@ async function act(
   decision: InvitationDecision,
   fieldManager: string,
   log: Log,
-): Promise<{ changed: boolean; linkOverride?: SecretObject }> {
+): Promise<{ changed: boolean; linkOverride?: SecretObject; mailRetryInMs?: number }> {
   let changed = false;
   for (const name of decision.revoke) {
     await revokeRecord(ctx, name, "Superseded");
@@ -463,7 +483,8 @@ async function act(
         }
       }
       if (action.send && action.token) {
-        await send(ctx, device, world, action.send, action.token, fieldManager, log);
+        const { retryInMs } = await send(ctx, device, world, action.send, action.token, fieldManager, log);
+        if (retryInMs !== undefined) return { changed, mailRetryInMs: retryInMs };
         changed = true;
       }
       return { changed };
@@ -508,6 +529,7 @@ export async function applyInvitationDevice(
   let world = gatherInvitation(ctx, device);
   let decision = decide(ctx, device, world);
   let mailError: InvitationMailError | undefined;
+  let mailRetryInMs: number | undefined;
   for (let round = 0; round < maxRounds; round++) {
     let result;
     try {
@@ -517,6 +539,7 @@ export async function applyInvitationDevice(
       mailError = error;
       break;
     }
+    mailRetryInMs = result.mailRetryInMs;
     if (!result.changed) break;
     world = gatherInvitation(ctx, device, result.linkOverride);
     decision = decide(ctx, device, world);
@@ -526,9 +549,8 @@ export async function applyInvitationDevice(
   // Reported (status says Pending, an event says why): now the error policy's backoff.
   if (mailError) throw mailError;
   if (decision.ready.reason === reasons.SecretConflict) return requeueWithBackoff;
-  return decision.requeueAfterMs !== undefined
-    ? requeueAfter(Math.max(0, decision.requeueAfterMs))
-    : awaitChange;
+  const after = Math.min(decision.requeueAfterMs ?? Infinity, mailRetryInMs ?? Infinity);
+  return after !== Infinity ? requeueAfter(Math.max(0, after)) : awaitChange;
 }
 
 /** Deleting: done once every record is revoked, the database no longer holds the device and the link Secret is gone. */
