@@ -567,6 +567,7 @@ export async function cleanupInvitationDevice(
     await deleteLink(ctx, device, secret, log);
     return awaitChange; // the Secret's deletion brings us back
   }
+  mailFailures.get(ctx)?.delete(deviceKey(device));
   return "done";
 }
 
