@@ -1,0 +1,36 @@
+// The autoconfig controller: one key. Publishes each MailDomain's client settings (over the
+// operator's defaults) into the ConfigMap devicepass-autoconfig of the operator's namespace, which
+// the portal (it may not read MailDomains) watches by name to answer mail clients' autoconfiguration.
+import { invitationNames } from "../../api/names.ts";
+import { desiredAutoconfigConfigMap } from "../../autoconfig/data.ts";
+import { controllerNames, type OperatorContext } from "../../context.ts";
+import { named, resources } from "../../kube/resources.ts";
+import { awaitChange, type Reconcile } from "../../runtime/controller.ts";
+import { isDeepStrictEqual } from "node:util";
+
+export const autoconfigKey = invitationNames.autoconfigConfigMap;
+
+export function reconcileAutoconfig(ctx: OperatorContext): Reconcile {
+  /** The data last applied: a resync with nothing new writes nothing. */
+  let applied: Record<string, string> | undefined;
+  return async (_key, { log }) => {
+    const domains = ctx.cache.domains
+      .list()
+      .filter((d) => !d.metadata.deletionTimestamp)
+      .map((d) => ({ name: d.metadata.name, clientSettings: d.spec.clientSettings }));
+    const desired = desiredAutoconfigConfigMap(
+      ctx.config.operatorNamespace,
+      domains,
+      ctx.config.defaultClientSettings,
+    );
+    if (applied && isDeepStrictEqual(applied, desired.data)) return awaitChange;
+    await ctx.client.apply(
+      named(resources.configMaps, ctx.config.operatorNamespace, desired.metadata.name),
+      desired,
+      controllerNames.autoconfig,
+    );
+    applied = desired.data;
+    log.info({ domains: Object.keys(desired.data ?? {}).length }, "published the domains' client settings");
+    return awaitChange;
+  };
+}
