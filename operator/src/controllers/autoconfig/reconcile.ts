@@ -4,6 +4,8 @@
 import { invitationNames } from "../../api/names.ts";
 import { desiredAutoconfigConfigMap } from "../../autoconfig/data.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
+import { isNotFound } from "../../kube/errors.ts";
+import type { ConfigMapObject } from "../../kube/objects.ts";
 import { named, resources } from "../../kube/resources.ts";
 import { awaitChange, type Reconcile } from "../../runtime/controller.ts";
 import { isDeepStrictEqual } from "node:util";
@@ -23,12 +25,17 @@ export function reconcileAutoconfig(ctx: OperatorContext): Reconcile {
       domains,
       ctx.config.defaultClientSettings,
     );
-    if (applied && isDeepStrictEqual(applied, desired.data)) return awaitChange;
-    await ctx.client.apply(
-      named(resources.configMaps, ctx.config.operatorNamespace, desired.metadata.name),
-      desired,
-      controllerNames.autoconfig,
+    const ref = named(resources.configMaps, ctx.config.operatorNamespace, desired.metadata.name);
+    // After a restart, what an earlier process published: a start with nothing new writes nothing.
+    applied ??= await ctx.client.get<ConfigMapObject>(ref).then(
+      (current) => current.data ?? {},
+      (error: unknown) => {
+        if (isNotFound(error)) return undefined;
+        throw error;
+      },
     );
+    if (applied && isDeepStrictEqual(applied, desired.data ?? {})) return awaitChange;
+    await ctx.client.apply(ref, desired, controllerNames.autoconfig);
     applied = desired.data;
     log.info({ domains: Object.keys(desired.data ?? {}).length }, "published the domains' client settings");
     return awaitChange;
