@@ -1,5 +1,7 @@
 // Runs the real kubectl the way a user types it, against a given kubeconfig.
 import { execFile } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { parse, stringify } from "yaml";
 
 export interface KubectlResult {
   code: number;
@@ -52,4 +54,37 @@ export function kubectlFor(kubectlPath: string, kubeconfig: string): Kubectl {
   };
   const json = async <T>(args: string[]) => JSON.parse(await ok([...args, "-o", "json"])) as T;
   return { run, ok, json };
+}
+
+/**
+ * Writes to `path` a kubeconfig for the cluster of `adminKubeconfig` that authenticates with a
+ * token of `serviceAccount` (`kubectl create token`), as that account's pod would.
+ */
+export async function writeServiceAccountKubeconfig(
+  kubectl: Kubectl,
+  adminKubeconfig: string,
+  account: { namespace: string; name: string; duration?: string },
+  path: string,
+): Promise<void> {
+  const token =
+    (await kubectl.ok([
+      "create", "token", account.name, "-n", account.namespace, `--duration=${account.duration ?? "1h"}`,
+    ])) // prettier-ignore
+      .trim();
+  const admin = parse(await readFile(adminKubeconfig, "utf8")) as {
+    clusters: { name: string; cluster: Record<string, string> }[];
+  };
+  const user = `system:serviceaccount:${account.namespace}:${account.name}`;
+  await writeFile(
+    path,
+    stringify({
+      apiVersion: "v1",
+      kind: "Config",
+      clusters: admin.clusters,
+      users: [{ name: user, user: { token } }],
+      contexts: [{ name: "sa", context: { cluster: admin.clusters[0]!.name, user } }],
+      "current-context": "sa",
+    }),
+    { mode: 0o600 },
+  );
 }

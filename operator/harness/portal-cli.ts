@@ -1,7 +1,11 @@
 // `devicepass portal` as a process, the way a pod runs it: its own port on loopback, its JSON log
-// (stderr) in a file, stopped with SIGTERM. Its temp folder is watched like the control plane's.
+// (stderr) in a file, stopped with SIGTERM, and the chart's ServiceAccount, Role and admission
+// policy to run it with. Its temp folder is watched like the control plane's.
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { invitationNames } from "../src/api/names.ts";
+import { portalAdmissionPolicy, portalRules } from "../src/install/portal-rbac.ts";
+import { writeServiceAccountKubeconfig, type Kubectl } from "./kubectl.ts";
 import { freePort, loopback } from "./net.ts";
 import { ownedTempDir, stopTree } from "./owned-dir.ts";
 import { ManagedProcess } from "./process.ts";
@@ -75,4 +79,52 @@ export class PortalCli {
     await stopTree(this.process);
     await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * What the chart gives the portal, in `namespace`: a ServiceAccount, the portal's Role and
+ * RoleBinding (operator/src/install/portal-rbac.ts) and its admission policy; and a kubeconfig
+ * that authenticates with a token of that ServiceAccount, so the portal runs with nothing else.
+ */
+export async function portalAccount(
+  kubectl: Kubectl,
+  adminKubeconfig: string,
+  namespace: string,
+  options: { name?: string; tokenDuration?: string } = {},
+): Promise<{ kubeconfig: string; dispose: () => Promise<void> }> {
+  const name = options.name ?? "devicepass-portal";
+  const policyName = `${name}-${namespace}`;
+  const objects = [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace } },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name, namespace },
+      rules: portalRules(invitationNames.autoconfigConfigMap),
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name, namespace },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name, namespace }],
+    },
+    ...portalAdmissionPolicy({ name: policyName, namespace, serviceAccount: name }),
+  ];
+  await kubectl.ok(["apply", "-f", "-"], JSON.stringify({ apiVersion: "v1", kind: "List", items: objects }));
+  const dir = await ownedTempDir("devicepass-portal-account-");
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeServiceAccountKubeconfig(
+    kubectl,
+    adminKubeconfig,
+    { namespace, name, duration: options.tokenDuration ?? "2h" },
+    kubeconfig,
+  );
+  return {
+    kubeconfig,
+    dispose: async () => {
+      await kubectl.run(["delete", "validatingadmissionpolicy,validatingadmissionpolicybinding", policyName]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -19,9 +19,12 @@ async function start(argv: string[]): Promise<void> {
     // The control plane stops at the program's shutdown, after its own cleanups (a Ctrl-C).
     cleanups.push(() => sandbox.stop());
     process.env.KUBECONFIG = sandbox.kubeconfigPath;
+    // The operator (no subcommand) writes invitation links to the sandbox's portal.
+    if (!args.some((a) => a.startsWith("--portal-url")) && (args[0] === undefined || args[0].startsWith("-")))
+      args.push("--portal-url", sandbox.portalUrl);
     process.stdout.write(
       `export KUBECONFIG=${sandbox.kubeconfigPath}\nexport PATH=${sandbox.kubectlDir}:$PATH\n` +
-        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}; run the two lines above in another terminal, then kubectl apply -f examples/domain/ and -f examples/mail/\n`,
+        `sandbox ready: kube-apiserver ${sandbox.version} at ${sandbox.server}, invitation portal at ${sandbox.portalUrl}; run the two lines above in another terminal, then kubectl apply -f examples/domain/ and -f examples/mail/\n`,
     );
   }
   await main(args, { cleanups });

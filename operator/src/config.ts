@@ -7,6 +7,7 @@ import { defaultSealKeySecretName } from "./api/names.ts";
 import { clientSettingsSchema, defaultMaxDevicesPerAddress, type ClientSettings } from "./api/schemas.ts";
 import { formatDuration, parseDuration } from "./api/duration.ts";
 import { owaspArgon2id, passwordLengthBounds, type Argon2Parameters } from "./credentials/password.ts";
+import { parseSmtpRelayFlags, smtpRelayFlags, type SmtpRelay } from "./invitations/mail.ts";
 import { serviceAccountDir } from "./kube/kubeconfig.ts";
 import { defaultShardBudgetBytes } from "./passdb/format.ts";
 
@@ -44,6 +45,12 @@ export interface OperatorConfig {
   lastUsedPrecisionMs: number;
   /** Dovecot's doveadm HTTP API, to cut sessions; undefined disables it. */
   doveadm: { url: string; apiKeyFile: string; repeatAfterMs: number } | undefined;
+  /** The portal's public origin: invitation links are `<portalUrl>/i/<token>`; undefined: no invitations. */
+  portalUrl: string | undefined;
+  /** The SMTP relay invitation e-mails go through; undefined: links only in Secrets. */
+  smtp: SmtpRelay | undefined;
+  /** How long a withdrawn or expired invitation record is kept (its link then says so) before it is deleted. */
+  invitationRetentionMs: number;
 }
 
 /** The defaults of every setting: the one place they are written. */
@@ -63,6 +70,7 @@ export const defaults = {
   resyncPeriodMs: 10 * 60_000,
   kickRepeatMs: 0,
   lastUsedPrecisionMs: 5 * 60_000,
+  invitationRetentionMs: 30 * 24 * 3_600_000,
   leaderElectionId: "devicepass-leader",
   gracefulShutdownMs: 30_000,
   logLevel: "info",
@@ -236,6 +244,49 @@ export const flags = {
     arg: "N",
     help: "write a device's status.lastUsedAt at most once per N seconds, from the logins passdb-sync reports",
     shownDefault: String(defaults.lastUsedPrecisionMs / 1000),
+  },
+  "portal-url": {
+    kind: "string",
+    arg: "URL",
+    help: "the invitation portal's public origin, e.g. https://portal.example.com: links of devices with delivery Invitation are <URL>/i/<token> (without it, such devices get none)",
+  },
+  "smtp-host": {
+    kind: "string",
+    arg: "HOST",
+    help: "SMTP relay for invitation e-mails (without it, links are only in the <device>-invitation Secrets)",
+  },
+  "smtp-port": {
+    kind: "string",
+    arg: "N",
+    help: "the relay's port",
+    shownDefault: "587 with starttls, 465 with tls, 25 with none",
+  },
+  "smtp-security": {
+    kind: "string",
+    arg: "MODE",
+    help: "starttls (required upgrade), tls (implicit TLS) or none (plaintext: loopback only)",
+    shownDefault: "starttls",
+  },
+  "smtp-from": {
+    kind: "string",
+    arg: "ADDRESS",
+    help: 'From of invitation e-mails, e.g. "devicepass <noreply@example.com>" (required with --smtp-host)',
+  },
+  "smtp-credentials-dir": {
+    kind: "string",
+    arg: "DIR",
+    help: "folder with files username and password for SMTP AUTH (a mounted kubernetes.io/basic-auth Secret), read at each e-mail",
+  },
+  "smtp-ca-file": {
+    kind: "string",
+    arg: "PATH",
+    help: "CA certificate (PEM) of the relay, when it is not a public one",
+  },
+  "invitation-retention": {
+    kind: "duration",
+    arg: "D",
+    help: "how long a withdrawn or expired invitation is kept (its link says so) before it is deleted (then: not valid)",
+    shownDefault: formatDuration(defaults.invitationRetentionMs),
   },
   "metrics-addr": {
     kind: "string",
@@ -432,6 +483,9 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
   const doveadmUrl = string("doveadm-url");
   const doveadmKeyFile = string("doveadm-api-key-file");
   if (doveadmUrl && !doveadmKeyFile) throw new Error("--doveadm-url needs --doveadm-api-key-file");
+  const portalUrl = string("portal-url");
+  if (portalUrl !== undefined) checkPortalUrl(portalUrl);
+  const smtp = parseSmtpRelayFlags(Object.fromEntries(smtpRelayFlags.map((f) => [f, string(f)])));
   const logLevel = string("log-level") ?? defaults.logLevel;
   if (!logLevels.includes(logLevel))
     throw new Error(`--log-level must be one of ${logLevels.join(", ")}, got ${JSON.stringify(logLevel)}`);
@@ -487,8 +541,25 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
               repeatAfterMs: seconds("kick-repeat-seconds", defaults.kickRepeatMs),
             }
           : undefined,
+      portalUrl: portalUrl?.replace(/\/+$/, ""),
+      smtp,
+      invitationRetentionMs: duration("invitation-retention", defaults.invitationRetentionMs),
     },
   };
+}
+
+/** The portal's origin, as the portal itself takes its --public-url: http(s), no path, query or fragment. */
+function checkPortalUrl(text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`--portal-url is not a URL: ${JSON.stringify(text)}`);
+  }
+  if (!/^https?:$/.test(url.protocol) || url.pathname !== "/" || url.search || url.hash || url.username)
+    throw new Error(
+      `--portal-url must be an http(s) origin without a path, e.g. https://portal.example.com, got ${JSON.stringify(text)}`,
+    );
 }
 
 /** The configuration with every default, for tests and embedding (as `parseCommandLine([], {})`). */

@@ -5,6 +5,7 @@ import type { OperatorConfig } from "./config.ts";
 import type { SealKey } from "./credentials/seal.ts";
 import type { KubeClient } from "./kube/client.ts";
 import type { EventRecorder } from "./kube/events.ts";
+import type { ConfigMapObject as RecordConfigMap } from "./invitations/record.ts";
 import type { ConfigMapObject, NamespaceObject, SecretObject } from "./kube/objects.ts";
 import type { Logger } from "./log.ts";
 import type { DatabaseState } from "./passdb/database-state.ts";
@@ -29,6 +30,10 @@ export interface Caches {
   namespaces: Informer<NamespaceObject>;
   /** The passdb-sync reports in the database namespace: what each Dovecot pod has and who logged in. */
   syncReports: Informer<ConfigMapObject>;
+  /** Devices' invitation link Secrets (label app.kubernetes.io/component=invitation-link). */
+  invitationLinks: Informer<SecretObject>;
+  /** Invitation records in the operator's namespace (ConfigMaps, component=invitation). */
+  invitationRecords: Informer<RecordConfigMap>;
 }
 
 export interface Metrics {
@@ -67,4 +72,6 @@ export const controllerNames = {
   domain: "devicepass-maildomain",
   sessions: "devicepass-sessions",
   lastUsed: "devicepass-last-used",
+  invitationRecords: "devicepass-invitation-records",
+  autoconfig: "devicepass-autoconfig",
 } as const;

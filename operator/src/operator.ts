@@ -1,6 +1,12 @@
 // The operator's manager: builds the shared caches and state, asks each controller module to set
 // itself up (its triggers, its indexes, its workers), and starts caches, then controllers.
-import { components, labels, managedByValue, passdbSyncReportComponent } from "./api/names.ts";
+import {
+  components,
+  invitationNames,
+  labels,
+  managedByValue,
+  passdbSyncReportComponent,
+} from "./api/names.ts";
 import {
   mailAddressSchema,
   mailDeviceSchema,
@@ -13,12 +19,16 @@ import type { OperatorConfig } from "./config.ts";
 import { controllerNames, type Caches, type Metrics, type OperatorContext } from "./context.ts";
 import { addIndexes, domainRules } from "./controllers/gather.ts";
 import { isLastUsedEntry } from "./controllers/last-used/reconcile.ts";
+import { setupAutoconfigController } from "./controllers/autoconfig/setup.ts";
+import { setupInvitationRecordsController } from "./controllers/invitation-records/setup.ts";
 import { setupLastUsedController } from "./controllers/last-used/setup.ts";
+import { addInvitationIndexes } from "./controllers/mail-device/invitation.ts";
 import { setupMailAddressController } from "./controllers/mail-address/setup.ts";
 import { setupMailDeviceController } from "./controllers/mail-device/setup.ts";
 import { setupMailDomainController } from "./controllers/mail-domain/setup.ts";
 import { setupPassdbController } from "./controllers/passdb/setup.ts";
 import type { SealKey } from "./credentials/seal.ts";
+import type { ConfigMapObject as RecordConfigMap } from "./invitations/record.ts";
 import type { KubeClient } from "./kube/client.ts";
 import { EventRecorder } from "./kube/events.ts";
 import { decodeData, type ConfigMapObject, type NamespaceObject, type SecretObject } from "./kube/objects.ts";
@@ -109,6 +119,20 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       // Not managed-by: the chart creates the report (Helm's label), or a sidecar does.
       labelSelector: `${labels.component}=${passdbSyncReportComponent}`,
     }),
+    invitationLinks: new Informer<SecretObject>({
+      client,
+      ref: resources.secrets,
+      namespaces: config.namespaces,
+      log: informerLog,
+      labelSelector: ours(components.invitationLink),
+    }),
+    invitationRecords: new Informer<RecordConfigMap>({
+      client,
+      ref: resources.configMaps,
+      namespaces: [config.operatorNamespace],
+      log: informerLog,
+      labelSelector: ours(invitationNames.component),
+    }),
   };
 }
 
@@ -143,6 +167,9 @@ export class Operator {
           repeatAfterMs: config.doveadm.repeatAfterMs,
         })
       : undefined;
+    const database = new DatabaseState((mailAddress) =>
+      seal.bucket("passdb-shard", mailAddress, config.passdbShards),
+    );
     const ctx: OperatorContext = (this.context = {
       config,
       client,
@@ -151,10 +178,12 @@ export class Operator {
       cache: this.cache,
       rules: domainRules(this.cache, config.requireMailDomain),
       passdb: this.passdb,
-      database: new DatabaseState((mailAddress) =>
-        seal.bucket("passdb-shard", mailAddress, config.passdbShards),
-      ),
-      ownership: new OwnershipRegistry({ graceMs: config.ownershipGraceMs, now }),
+      database,
+      ownership: new OwnershipRegistry({
+        graceMs: config.ownershipGraceMs,
+        now,
+        shardOf: (mailAddress) => database.shardOf(mailAddress),
+      }),
       mailServer: new MailServerState(now),
       seal,
       metrics,
@@ -162,6 +191,7 @@ export class Operator {
       now,
     });
     addIndexes(ctx);
+    addInvitationIndexes(ctx);
     // The sidecars' reports are read once per change, for every controller that uses them.
     this.cache.syncReports.onChange(() => ctx.mailServer.refresh(this.cache.syncReports.list(), log));
     // The database as published is read from the shard Secrets, our own writes included.
@@ -182,6 +212,8 @@ export class Operator {
       setupPassdbController(ctx),
       setupMailDomainController(ctx),
       setupLastUsedController(ctx),
+      setupInvitationRecordsController(ctx),
+      setupAutoconfigController(ctx),
     ];
     for (const { controller } of this.controllers) metrics.watchQueue?.(controller.name, controller.queue);
   }

@@ -1,13 +1,13 @@
 // Helpers for the install tests: helm against the shared control plane, a ServiceAccount's
 // kubeconfig from `kubectl create token`, and a semantic comparison of manifests.
 import { execFile } from "node:child_process";
-import { mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parse, parseAllDocuments, stringify } from "yaml";
+import { parseAllDocuments, stringify } from "yaml";
 import { inject } from "vitest";
 import { resolveBinaries } from "../harness/binaries.ts";
-import type { Kubectl, KubectlResult } from "../harness/kubectl.ts";
+import { writeServiceAccountKubeconfig, type Kubectl, type KubectlResult } from "../harness/kubectl.ts";
 
 export const repoRoot = join(import.meta.dirname, "..", "..");
 export const chartDir = join(repoRoot, "charts", "devicepass");
@@ -104,26 +104,12 @@ export async function serviceAccountKubeconfig(
   namespace: string,
   serviceAccount: string,
 ): Promise<string> {
-  const token = (
-    await kubectl.ok(["create", "token", serviceAccount, "-n", namespace, "--duration=1h"])
-  ).trim();
-  const admin = parse(await readFile(inject("kubeconfig"), "utf8")) as {
-    clusters: { name: string; cluster: Record<string, string> }[];
-  };
-  const dir = await mkdtemp(join(tmpdir(), "devicepass-sa-"));
-  const path = join(dir, "kubeconfig");
-  const user = `system:serviceaccount:${namespace}:${serviceAccount}`;
-  await writeFile(
+  const path = join(await mkdtemp(join(tmpdir(), "devicepass-sa-")), "kubeconfig");
+  await writeServiceAccountKubeconfig(
+    kubectl,
+    inject("kubeconfig"),
+    { namespace, name: serviceAccount },
     path,
-    stringify({
-      apiVersion: "v1",
-      kind: "Config",
-      clusters: admin.clusters,
-      users: [{ name: user, user: { token } }],
-      contexts: [{ name: "sa", context: { cluster: admin.clusters[0]!.name, user } }],
-      "current-context": "sa",
-    }),
-    { mode: 0o600 },
   );
   return path;
 }

@@ -25,6 +25,11 @@ export const reasons = {
   DatabaseFull: "DatabaseFull",
   SecretConflict: "SecretConflict",
   Deleting: "Deleting",
+  // MailDevice with delivery Invitation
+  InvitationPending: "InvitationPending",
+  InvitationSent: "InvitationSent",
+  InvitationExpired: "InvitationExpired",
+  PortalNotConfigured: "PortalNotConfigured",
   // MailDevice, condition MailServerSynced
   MailServerUpToDate: "MailServerUpToDate",
   MailServerSyncing: "MailServerSyncing",
@@ -41,6 +46,11 @@ export const reasons = {
   Suspended: "Suspended",
   Resumed: "Resumed",
   Revoked: "Revoked",
+  // Events about an invitation
+  InvitationIssued: "InvitationIssued",
+  InvitationMailFailed: "InvitationMailFailed",
+  InvitationRedeemed: "InvitationRedeemed",
+  InvitationReplaced: "InvitationReplaced",
   // Cutting sessions (condition SessionsCut on MailAddress)
   SessionsKicked: "SessionsKicked",
   KickFailed: "KickFailed",

@@ -174,6 +174,13 @@ export const mailDeviceCrd = customResourceDefinition(
       description: "Credential Secret.",
       priority: 1,
     },
+    {
+      name: "Invitation",
+      type: "string",
+      jsonPath: ".status.invitation.state",
+      description: "With delivery Invitation: Pending, Sent, Redeemed or Expired.",
+      priority: 1,
+    },
   ],
 );
 

@@ -40,6 +40,8 @@ export const components = {
   passdb: "passdb",
   /** The operator's seal key Secret, in the operator's own namespace. */
   sealKey: "seal-key",
+  /** A device's invitation link Secret (`<device>-invitation`, delivery Invitation), in the device's namespace. */
+  invitationLink: "invitation-link",
 } as const;
 
 /** Annotations devicepass writes on a device Secret, together with the password they describe. */
@@ -56,6 +58,12 @@ export const secretAnnotations = {
   generatedAt: `${group}/generated-at`,
   /** The operator's seal over all of the above and the device they belong to (credentials/seal.ts). */
   seal: `${group}/seal`,
+  /** On an invitation link Secret: the SHA-256 of the link's token (its record's name). */
+  invitationHash: `${group}/invitation-sha256`,
+  /** On an invitation link Secret: until when the link can be redeemed. */
+  expiresAt: `${group}/expires-at`,
+  /** On an invitation link Secret: when the link was e-mailed. */
+  sentAt: `${group}/sent-at`,
 } as const;
 
 export const finalizers = {
@@ -74,6 +82,11 @@ export function defaultSecretName(deviceName: string): string {
   return `${deviceName}-mail-credentials`;
 }
 
+/** The Secret holding a device's invitation link (delivery Invitation), key `url`. */
+export function invitationSecretName(deviceName: string): string {
+  return `${deviceName}-invitation`;
+}
+
 /** Invitations (MailDevice delivery Invitation): records and names shared by the operator and the portal. */
 export const invitationNames = {
   /** app.kubernetes.io/component of an invitation record (a ConfigMap in the operator's namespace). */
@@ -86,4 +99,8 @@ export const invitationNames = {
   autoconfigConfigMap: "devicepass-autoconfig",
   /** app.kubernetes.io/component of that ConfigMap. */
   autoconfigComponent: "autoconfig",
+  /** Annotation of a revoked record: why (Expired shows the person "expired" rather than "withdrawn"). */
+  revokedBecauseAnnotation: `${group}/revoked-because`,
+  /** The key of the link in the invitation Secret. */
+  urlKey: "url",
 } as const;

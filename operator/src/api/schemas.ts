@@ -2,6 +2,7 @@
 // parsing of what the API server returns, and of the CRDs' openAPIV3Schema (see crd.ts).
 import { z } from "zod";
 import { apiVersion, kinds } from "./names.ts";
+import { durationPattern } from "./duration.ts";
 import { passwordLengthBounds } from "../credentials/password.ts";
 
 const immutable = (what: string) => ({ rule: "self == oldSelf", message: `${what} is immutable` });
@@ -123,6 +124,21 @@ export const mailAddressStatusSchema = z
   })
   .meta({ description: "Observed state of the MailAddress." });
 
+/** How a device's password reaches its user (spec.delivery). */
+export const deliveryValues = ["Secret", "Invitation"] as const;
+export type Delivery = (typeof deliveryValues)[number];
+export const defaultInvitationValidFor = "720h";
+export const maxInvitationValidFor = "2160h";
+/** Where an invitation is e-mailed: one plain address (no list, no display name, no quotes). */
+export const invitationEmailPattern =
+  "^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+$";
+const invitationEmailRule = {
+  rule: `self.matches("${invitationEmailPattern.replaceAll("\\", "\\\\")}")`,
+  message: "must be one mail address such as bob@example.com",
+};
+export const invitationStates = ["Pending", "Sent", "Redeemed", "Expired"] as const;
+export type InvitationState = (typeof invitationStates)[number];
+
 export const mailDeviceIcons = ["phone", "tablet", "laptop", "desktop", "watch", "server", "other"] as const;
 export const mailProtocols = ["imap", "pop3", "smtp"] as const;
 export type MailProtocol = (typeof mailProtocols)[number];
@@ -164,6 +180,54 @@ export const mailDeviceSpecSchema = z
       description: "Name of the credential Secret. Default: <device name>-mail-credentials. Immutable.",
       pattern: dnsSubdomainPattern,
     }),
+    delivery: z
+      .enum(deliveryValues)
+      .optional()
+      .meta({
+        // The API server fills in the default; parsed objects may lack it (written before the field).
+        default: "Secret",
+        description:
+          "How the password reaches the device's user. Secret: devicepass generates it into the credential Secret. Invitation: devicepass writes no credential Secret; the person opens an invitation link (in Secret <device name>-invitation, key url, and e-mailed to spec.invitation.email or spec.user.email), sees the password once in the portal, and only its argon2id hash reaches the cluster. Immutable: to change it, delete the device and create it again (which revokes its password).",
+        "x-kubernetes-validations": [immutable("delivery")],
+      }),
+    invitation: z
+      .object({
+        email: z
+          .string()
+          .max(254)
+          .optional()
+          .meta({
+            description:
+              "Where the invitation link is e-mailed. Default: spec.user.email; with neither, the link is only in Secret <device name>-invitation.",
+            "x-kubernetes-validations": [invitationEmailRule],
+          }),
+        validFor: z
+          .string()
+          .max(32)
+          .regex(new RegExp(durationPattern))
+          .optional()
+          .meta({
+            default: defaultInvitationValidFor,
+            description: `How long the link can be redeemed, a duration such as 72h or 30m (default ${defaultInvitationValidFor}, 30 days; at most ${maxInvitationValidFor}). A change applies to the next invitation.`,
+            "x-kubernetes-validations": [
+              {
+                rule: `duration(self) > duration('0s') && duration(self) <= duration('${maxInvitationValidFor}')`,
+                message: `must be a duration above 0s and at most ${maxInvitationValidFor} (90 days)`,
+              },
+            ],
+          }),
+        language: z
+          .string()
+          .max(35)
+          .regex(/^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/)
+          .optional()
+          .meta({
+            description:
+              "The person's language as a BCP 47 tag, e.g. es or en-GB: the invitation e-mail is written in it where devicepass has it (English and Spanish), in English otherwise. The portal's pages follow the browser's language.",
+          }),
+      })
+      .optional()
+      .meta({ description: "The invitation, with delivery Invitation." }),
   })
   .meta({
     description: "A device of a mail address with its own password.",
@@ -171,6 +235,14 @@ export const mailDeviceSpecSchema = z
       {
         rule: "has(self.secretName) == has(oldSelf.secretName) && (!has(self.secretName) || self.secretName == oldSelf.secretName)",
         message: "secretName is immutable",
+      },
+      {
+        rule: "!has(self.invitation) || (has(self.delivery) && self.delivery == 'Invitation')",
+        message: "spec.invitation applies only with delivery: Invitation",
+      },
+      {
+        rule: "!has(self.delivery) || self.delivery != 'Invitation' || !has(self.secretName)",
+        message: "spec.secretName names the credential Secret, which delivery: Invitation never writes",
       },
     ],
   });
@@ -206,6 +278,27 @@ export const mailDeviceStatusSchema = z
       .string()
       .optional()
       .meta({ description: "The address's mail.devicepass.io/rotate value last acted on." }),
+    invitation: z
+      .object({
+        state: z.enum(invitationStates).meta({
+          description:
+            "Pending: the link is in Secret <device name>-invitation (not e-mailed, or not yet); Sent: the link was e-mailed; Redeemed: the person saw the password, and its hash is the device's; Expired: validFor passed first (rotate the device for a new invitation).",
+        }),
+        expiresAt: z
+          .string()
+          .optional()
+          .meta({ description: "Until when the link can be redeemed.", format: "date-time" }),
+        sentAt: z
+          .string()
+          .optional()
+          .meta({ description: "When the link was e-mailed.", format: "date-time" }),
+        redeemedAt: z.string().optional().meta({
+          description: "When the person opened the link and the password was generated.",
+          format: "date-time",
+        }),
+      })
+      .optional()
+      .meta({ description: "The device's current invitation, with delivery Invitation." }),
     suspendedAt: z.string().optional().meta({
       description:
         "When a policy change (MailDomain, namespace labels, protocols, device limit) stopped the mail server accepting this device's password. Its Secret is kept for the suspension grace period, so a re-admission within it publishes the same password again; after it, the Secret is deleted.",

@@ -187,6 +187,44 @@ describe("the operator's Deployment", () => {
     );
   });
 
+  it("passes the portal's origin and the SMTP relay, its credentials mounted from a Secret", () => {
+    const none = parseCommandLine(deploymentOf(synth({ watchNamespaces: ["mail"] })).container.args, {});
+    expect([none.config.portalUrl, none.config.smtp]).toEqual([undefined, undefined]);
+    const { pod, container } = deploymentOf(
+      synth({
+        watchNamespaces: ["mail"],
+        portal: { enabled: true, publicUrl: "https://portal.example.com" },
+        smtp: {
+          host: "smtp.example.com",
+          security: "TLS",
+          from: "devicepass <noreply@example.com>",
+          credentialsSecret: "relay",
+        },
+      }),
+    );
+    const cli = parseCommandLine(container.args, {});
+    expect(cli.config.portalUrl).toBe("https://portal.example.com");
+    expect(cli.config.smtp).toEqual({
+      host: "smtp.example.com",
+      port: 465,
+      security: "tls",
+      from: "devicepass <noreply@example.com>",
+      credentialsDir: "/etc/devicepass/smtp",
+      caFile: undefined,
+    });
+    expect(pod.volumes.find((v) => v.name === "smtp-credentials")?.secret?.secretName).toBe("relay");
+    expect(container.volumeMounts).toContainEqual(
+      expect.objectContaining({
+        name: "smtp-credentials",
+        mountPath: "/etc/devicepass/smtp",
+        readOnly: true,
+      }),
+    );
+    expect(() => parseValues({ watchNamespaces: ["m"], smtp: { host: "smtp.example.com" } })).toThrow(
+      /smtp.from is required with smtp.host/,
+    );
+  });
+
   it("watches the listed namespaces, or every one with allNamespaces, and keeps its seal key at home", () => {
     const scoped = parseCommandLine(deploymentOf(synth({ watchNamespaces: ["mail"] })).container.args, {});
     expect(scoped.config.namespaces).toEqual(["mail"]);
@@ -269,6 +307,18 @@ describe("RBAC", () => {
       { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
       { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: ["devicepass-seal-key"] },
       { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+      // Invitation records and the autoconfig ConfigMap (an admission policy keeps the writes to those).
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["get", "list", "watch", "create", "update", "delete"],
+      },
+      {
+        apiGroups: [""],
+        resources: ["configmaps"],
+        verbs: ["patch"],
+        resourceNames: ["devicepass-autoconfig"],
+      },
     ]);
     const everything = objects.filter((o) => "rules" in o).flatMap(rulesOf);
     expect(everything.flatMap((r) => [...r.verbs, ...r.resources, ...r.apiGroups])).not.toContain("*");

@@ -5,6 +5,7 @@ import * as kplus from "cdk8s-plus-27";
 import { Construct } from "constructs";
 import { parse } from "yaml";
 import { crdFiles } from "../api/crd.ts";
+import { invitationNames } from "../api/names.ts";
 import { shardName } from "../passdb/format.ts";
 import {
   aggregationLabels,
@@ -22,7 +23,7 @@ import { CreatedByAdmission } from "./admission.ts";
 import { appVersion } from "./version.ts";
 import { imageOf, imageUser as uid, spreadOverNodes } from "./pod.ts";
 import { PortalInstall } from "./portal.ts";
-import { secretWritePolicy } from "./secret-policy.ts";
+import { configMapWritePolicy, secretWritePolicy } from "./secret-policy.ts";
 import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
@@ -38,6 +39,9 @@ export function sealKeySecretName(release: string): string {
 
 /** Where the doveadm API key Secret is mounted in the operator's container. */
 export const doveadmKeyDir = "/etc/devicepass/doveadm";
+
+/** Where the SMTP relay's basic-auth Secret is mounted in the operator's container. */
+export const smtpCredentialsDir = "/etc/devicepass/smtp";
 
 export interface DevicepassInstallProps {
   /** Chart values; defaults as in values.yaml. Ignored when `wiring` is given. */
@@ -119,7 +123,9 @@ export class DevicepassInstall extends Construct {
     });
 
     this.rbac(w, labels, passdbNamespace);
-    secretWritePolicy(new Construct(this, "secret-policy"), { release: w.release, labels, passdbNamespace });
+    const writePolicies = new Construct(this, "secret-policy");
+    secretWritePolicy(writePolicies, { release: w.release, labels, passdbNamespace });
+    configMapWritePolicy(writePolicies, { release: w.release, labels });
     this.userRoles(labels);
     // Where Dovecot runs: the database namespace, unless passdb-sync lets it run elsewhere.
     const dovecotNamespace = w.computed(
@@ -205,7 +211,7 @@ export class DevicepassInstall extends Construct {
       group,
       "operator-namespace",
       { name: `${name}-operator-namespace`, namespace, labels },
-      operatorNamespaceRules(sealKeySecretName(name)),
+      operatorNamespaceRules(sealKeySecretName(name), invitationNames.autoconfigConfigMap),
     );
     new kplus.RoleBinding(group, "operator-namespace-binding", {
       metadata: { name: `${name}-operator-namespace`, namespace, labels },
@@ -356,6 +362,10 @@ export class DevicepassInstall extends Construct {
 
     const doveadm = (v: Values) => v.dovecot.doveadmUrl !== "";
     const doveadmExpr = "$.Values.dovecot.doveadmUrl";
+    const smtp = (v: Values) => v.smtp.host !== "";
+    const smtpExpr = "$.Values.smtp.host";
+    const smtpAuth = (v: Values) => v.smtp.host !== "" && v.smtp.credentialsSecret !== "";
+    const smtpAuthExpr = "and $.Values.smtp.host $.Values.smtp.credentialsSecret";
     const keyFile = w.computed(
       (v) => `${doveadmKeyDir}/${v.dovecot.apiKeySecret.key}`,
       `printf "%s/%s" ${JSON.stringify(doveadmKeyDir)} $.Values.dovecot.apiKeySecret.key`,
@@ -390,6 +400,26 @@ export class DevicepassInstall extends Construct {
         doveadmExpr,
         () => `--kick-repeat-seconds=${w.value((v) => v.dovecot.kickRepeatSeconds)}`,
       ),
+      // Invitations: links on the portal's origin, e-mailed through the relay.
+      ...w.when(
+        (v) => v.portal.publicUrl !== "",
+        "$.Values.portal.publicUrl",
+        () => `--portal-url=${w.value((v) => v.portal.publicUrl)}`,
+      ),
+      ...w.when(smtp, smtpExpr, () => `--smtp-host=${w.value((v) => v.smtp.host)}`),
+      ...w.when(
+        (v) => v.smtp.host !== "" && v.smtp.port !== 0,
+        "and $.Values.smtp.host $.Values.smtp.port",
+        () => `--smtp-port=${w.value((v) => v.smtp.port)}`,
+      ),
+      ...w.when(
+        smtp,
+        smtpExpr,
+        () =>
+          `--smtp-security=${w.computed((v) => v.smtp.security.toLowerCase(), "lower $.Values.smtp.security")}`,
+      ),
+      ...w.when(smtp, smtpExpr, () => `--smtp-from=${w.value((v) => v.smtp.from)}`),
+      ...w.when(smtpAuth, smtpAuthExpr, () => `--smtp-credentials-dir=${smtpCredentialsDir}`),
       `--metrics-addr=:${w.value((v) => v.metrics.port)}`,
       `--health-addr=:${w.value((v) => v.health.port)}`,
       `--log-level=${w.value((v) => v.logLevel)}`,
@@ -445,6 +475,11 @@ export class DevicepassInstall extends Construct {
           mountPath: doveadmKeyDir,
           readOnly: true,
         })),
+        ...w.when(smtpAuth, smtpAuthExpr, () => ({
+          name: "smtp-credentials",
+          mountPath: smtpCredentialsDir,
+          readOnly: true,
+        })),
       ]),
       JsonPatch.add("/spec/template/spec/volumes", [
         { name: "tmp", emptyDir: { sizeLimit: "64Mi" } },
@@ -456,6 +491,17 @@ export class DevicepassInstall extends Construct {
               'required "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl" $.Values.dovecot.apiKeySecret.name',
             ),
             defaultMode: 0o440,
+          },
+        })),
+        ...w.when(smtpAuth, smtpAuthExpr, () => ({
+          name: "smtp-credentials",
+          secret: {
+            secretName: w.value((v) => v.smtp.credentialsSecret),
+            defaultMode: 0o440,
+            items: [
+              { key: "username", path: "username" },
+              { key: "password", path: "password" },
+            ],
           },
         })),
       ]),

@@ -76,14 +76,24 @@ export function passdbSyncRules(shardNames: string[], reportName: string): Polic
 }
 
 /**
- * In the operator's own namespace: the Lease of leader election, and the operator's seal key
- * Secret (read by name; created when missing: create cannot be limited by name).
+ * In the operator's own namespace: the Lease of leader election, the operator's seal key Secret
+ * (read by name; created when missing: create cannot be limited by name), the invitation records
+ * (ConfigMaps named after their token's hash, so no name can limit them: watched by label,
+ * created, revoked by a whole replacement with the version read, deleted after their retention)
+ * and the autoconfig ConfigMap (server-side applied, by name). The chart's ValidatingAdmissionPolicy
+ * keeps these ConfigMap writes to devicepass's own two kinds.
  */
-export function operatorNamespaceRules(sealKeySecret: string): PolicyRule[] {
+export function operatorNamespaceRules(sealKeySecret: string, autoconfigConfigMap: string): PolicyRule[] {
   return [
     { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     { apiGroups: [""], resources: ["secrets"], verbs: ["get"], resourceNames: [sealKeySecret] },
     { apiGroups: [""], resources: ["secrets"], verbs: ["create"] },
+    {
+      apiGroups: [""],
+      resources: ["configmaps"],
+      verbs: ["get", "list", "watch", "create", "update", "delete"],
+    },
+    { apiGroups: [""], resources: ["configmaps"], verbs: ["patch"], resourceNames: [autoconfigConfigMap] },
   ];
 }
 

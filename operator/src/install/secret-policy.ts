@@ -1,18 +1,30 @@
-// A ValidatingAdmissionPolicy on the operator's own Secret writes: RBAC cannot grant Secrets by
-// label, so an operator that may write Secrets in a namespace could write any of them. This
-// policy lets its ServiceAccount create, change and delete only devicepass's own Secrets (a
-// device's credentials, owned by its MailDevice; the database shards; its seal key), wherever it
-// holds the RBAC, all namespaces included.
+// ValidatingAdmissionPolicies on the operator's own Secret and ConfigMap writes: RBAC cannot grant
+// them by label, so an operator that may write Secrets in a namespace could write any of them,
+// and one that manages invitation records could rewrite any ConfigMap of its own namespace (the
+// Dovecot configuration may live there). These policies let its ServiceAccount create, change
+// and delete only devicepass's own: a device's credentials and invitation link, owned by its
+// MailDevice; the database shards; its seal key; the invitation records and the autoconfig
+// ConfigMap in its own namespace.
 import { ApiObject } from "cdk8s";
 import type { Construct } from "constructs";
-import { components, labels, managedByValue } from "../api/names.ts";
+import { components, invitationNames, labels, managedByValue } from "../api/names.ts";
 import type { Release } from "./wiring.ts";
 
-const ours = (object: string) =>
+const secretComponents = [
+  components.credentials,
+  components.passdb,
+  components.sealKey,
+  components.invitationLink,
+];
+const configMapComponents = [invitationNames.component, invitationNames.autoconfigComponent];
+const list = (values: readonly string[]) => `[${values.map((v) => `'${v}'`).join(", ")}]`;
+
+const oursAmong = (object: string, allowed: readonly string[]) =>
   `has(${object}.metadata.labels) && '${labels.managedBy}' in ${object}.metadata.labels && ` +
   `${object}.metadata.labels['${labels.managedBy}'] == '${managedByValue}' && ` +
   `'${labels.component}' in ${object}.metadata.labels && ` +
-  `${object}.metadata.labels['${labels.component}'] in ['${components.credentials}', '${components.passdb}', '${components.sealKey}']`;
+  `${object}.metadata.labels['${labels.component}'] in ${list(allowed)}`;
+const ours = (object: string) => oursAmong(object, secretComponents);
 const ownedByDevice = (object: string) =>
   `has(${object}.metadata.ownerReferences) && ${object}.metadata.ownerReferences.exists(r, r.kind == 'MailDevice' && has(r.controller) && r.controller)`;
 
@@ -50,12 +62,12 @@ export function secretWritePolicy(
         {
           // What it writes, or deletes, must be one of its own kinds of Secret…
           expression: ours("variables.target"),
-          message: `the devicepass operator may write only its own Secrets (labels ${labels.managedBy}=${managedByValue} and ${labels.component} credentials, passdb or seal-key)`,
+          message: `the devicepass operator may write only its own Secrets (labels ${labels.managedBy}=${managedByValue} and ${labels.component} ${secretComponents.join(", ")})`,
         },
         {
-          // …a credential Secret belongs to a MailDevice…
-          expression: `variables.target.metadata.labels['${labels.component}'] != '${components.credentials}' || ${ownedByDevice("variables.target")}`,
-          message: "a devicepass credential Secret must be owned by its MailDevice",
+          // …a credential or invitation link Secret belongs to a MailDevice…
+          expression: `!(variables.target.metadata.labels['${labels.component}'] in ${list([components.credentials, components.invitationLink])}) || ${ownedByDevice("variables.target")}`,
+          message: "a devicepass credential or invitation link Secret must be owned by its MailDevice",
         },
         {
           // …shards live in the database namespace only…
@@ -71,6 +83,59 @@ export function secretWritePolicy(
     },
   });
   new ApiObject(scope, "binding", {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicyBinding",
+    metadata: { name, labels: objectLabels },
+    spec: { policyName: name, validationActions: ["Deny"] },
+  });
+}
+
+export function configMapWritePolicy(
+  scope: Construct,
+  { release, labels: objectLabels }: { release: Release; labels: Record<string, string> },
+): void {
+  const name = `${release.name}-configmap-writes`;
+  const serviceAccount = `system:serviceaccount:${release.namespace}:${release.name}`;
+  new ApiObject(scope, "configmap-policy", {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicy",
+    metadata: { name, labels: objectLabels },
+    spec: {
+      failurePolicy: "Fail",
+      matchConstraints: {
+        resourceRules: [
+          {
+            apiGroups: [""],
+            apiVersions: ["v1"],
+            operations: ["CREATE", "UPDATE", "DELETE"],
+            resources: ["configmaps"],
+          },
+        ],
+      },
+      matchConditions: [
+        { name: "the-devicepass-operator", expression: `request.userInfo.username == '${serviceAccount}'` },
+      ],
+      variables: [{ name: "target", expression: "request.operation == 'DELETE' ? oldObject : object" }],
+      validations: [
+        {
+          // What it writes, or deletes, is an invitation record or the autoconfig ConfigMap…
+          expression: oursAmong("variables.target", configMapComponents),
+          message: `the devicepass operator may write only its own ConfigMaps (labels ${labels.managedBy}=${managedByValue} and ${labels.component} ${configMapComponents.join(" or ")})`,
+        },
+        {
+          // …in its own namespace…
+          expression: `request.namespace == '${release.namespace}'`,
+          message: `devicepass writes its ConfigMaps only in namespace ${release.namespace}`,
+        },
+        {
+          // …and what it changes was already its own.
+          expression: `request.operation != 'UPDATE' || (${oursAmong("oldObject", configMapComponents)})`,
+          message: "the devicepass operator may change only ConfigMaps that are already its own",
+        },
+      ],
+    },
+  });
+  new ApiObject(scope, "configmap-binding", {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicyBinding",
     metadata: { name, labels: objectLabels },

@@ -170,6 +170,33 @@ export const valuesSchema = z
       .prefault({})
       .meta({ description: "The Dovecot mail server that reads the password database." }),
     portal: portalValuesSchema,
+    smtp: z
+      .strictObject({
+        host: z.string().default("").meta({
+          description:
+            "SMTP relay that e-mails invitation links (MailDevices with delivery Invitation and spec.invitation.email or spec.user.email); empty: links are only in the <device>-invitation Secrets.",
+        }),
+        port: z.number().int().min(0).max(65535).default(0).meta({
+          description: "The relay's port; 0: 587 with STARTTLS, 465 with TLS.",
+        }),
+        security: z.enum(["STARTTLS", "TLS"]).default("STARTTLS").meta({
+          description:
+            "STARTTLS (a required upgrade, usually port 587) or TLS (implicit TLS, usually port 465).",
+        }),
+        from: z.string().default("").meta({
+          description:
+            'From address of invitation e-mails, e.g. "devicepass <noreply@example.com>"; required with host.',
+        }),
+        credentialsSecret: z
+          .union([kubernetesName, z.literal("")])
+          .default("")
+          .meta({
+            description:
+              "A kubernetes.io/basic-auth Secret in the release namespace (keys username and password) for SMTP AUTH, mounted into the operator as files and read at each e-mail; empty: no AUTH.",
+          }),
+      })
+      .prefault({})
+      .meta({ description: "The SMTP relay for invitation e-mails." }),
     passdbSync: z
       .strictObject({
         enabled: z.boolean().default(false).meta({
@@ -262,6 +289,12 @@ export const valueRules: { broken: (v: Values) => boolean; expr: string; path: s
     expr: "and $.Values.dovecot.doveadmUrl (not $.Values.dovecot.apiKeySecret.name)",
     path: "dovecot.apiKeySecret.name",
     message: "dovecot.apiKeySecret.name is required with dovecot.doveadmUrl",
+  },
+  {
+    broken: (v) => v.smtp.host !== "" && v.smtp.from === "",
+    expr: "and $.Values.smtp.host (not $.Values.smtp.from)",
+    path: "smtp.from",
+    message: "smtp.from is required with smtp.host",
   },
   {
     broken: (v) => v.portal.enabled && v.portal.publicUrl === "",

@@ -146,29 +146,21 @@ export async function sendInvitationMail(
   }
 }
 
-/** The operator's command-line flags for the relay: merge into its parseArgs options. */
-export const smtpRelayFlagOptions = {
-  "smtp-host": { type: "string" },
-  "smtp-port": { type: "string" },
-  "smtp-security": { type: "string" },
-  "smtp-from": { type: "string" },
-  "smtp-credentials-dir": { type: "string" },
-  "smtp-ca-file": { type: "string" },
-} as const;
-
-export const smtpRelayUsage = `  --smtp-host HOST               SMTP relay for invitation e-mails (none: links only in Secrets)
-  --smtp-port N                  its port (default: 587 with starttls, 465 with tls, 25 with none)
-  --smtp-security MODE           starttls (default), tls or none (plaintext: loopback only)
-  --smtp-from ADDRESS            From of invitation e-mails, e.g. "devicepass <noreply@example.com>"
-  --smtp-credentials-dir DIR     files username and password (a mounted basic-auth Secret)
-  --smtp-ca-file PATH            CA certificate (PEM) of the relay, when not a public one
-`;
+/** The operator's flags for the relay (their help is in config.ts's table of flags). */
+export const smtpRelayFlags = [
+  "smtp-host",
+  "smtp-port",
+  "smtp-security",
+  "smtp-from",
+  "smtp-credentials-dir",
+  "smtp-ca-file",
+] as const;
 
 const defaultPorts = { starttls: 587, tls: 465, none: 25 } as const;
 
 /** The relay from the flags; undefined without --smtp-host. Throws naming the flag at fault. */
 export function parseSmtpRelayFlags(
-  values: Partial<Record<keyof typeof smtpRelayFlagOptions, string | undefined>>,
+  values: Partial<Record<(typeof smtpRelayFlags)[number], string | undefined>>,
 ): SmtpRelay | undefined {
   const host = values["smtp-host"];
   if (!host) {

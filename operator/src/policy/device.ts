@@ -123,10 +123,26 @@ function replacement(check: CredentialCheck, secretName: string) {
   }
 }
 
-export function decideDevice(input: DeviceInput): DeviceDecision {
-  const { device, standing, secret, publishedHash, now, timing } = input;
-  const owned = secret.kind === "owned";
-  const holdsCredential = owned || publishedHash !== undefined;
+/** What standing, deletion, protocols and the device limit decide, before the credential itself. */
+export interface StandingInput {
+  device: MailDevice;
+  standing: AddressStanding;
+  overLimit: { limit: number } | undefined;
+  now: Date;
+  timing: DeviceTiming;
+  /** The device has a Secret of its own (kept through a suspension's grace period). */
+  owned: boolean;
+  /** It has anything the mail server accepts, or could: a Secret, an entry, a live invitation. */
+  holdsCredential: boolean;
+}
+
+/**
+ * The decision when the device may not have a password now (deleted, its address not issuing,
+ * a protocol or the device limit refused): revoke at once, or suspend for the grace period. Shared
+ * by both deliveries; undefined when the device may hold a password.
+ */
+export function standingDecision(input: StandingInput): DeviceDecision | undefined {
+  const { device, standing, now, timing, owned, holdsCredential } = input;
 
   /** The user's own act (deletion, an address that is gone): revoke at once. */
   const revokeWith = (reason: Reason, message: string): DeviceDecision => ({
@@ -202,6 +218,23 @@ export function decideDevice(input: DeviceInput): DeviceDecision {
       `MailAddress ${device.spec.address} already has ${input.overLimit.limit} older devices, its limit (devicePolicy.maxDevicesPerAddress); this device gets no password.`,
     );
   }
+  return undefined;
+}
+
+export function decideDevice(input: DeviceInput): DeviceDecision {
+  const { device, secret, publishedHash, now, timing } = input;
+  const owned = secret.kind === "owned";
+  const verdict = standingDecision({
+    device,
+    standing: input.standing,
+    overLimit: input.overLimit,
+    now,
+    timing,
+    owned,
+    holdsCredential: owned || publishedHash !== undefined,
+  });
+  if (verdict) return verdict;
+
   if (secret.kind === "foreign") {
     return {
       action: { type: "none" },

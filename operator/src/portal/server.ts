@@ -3,6 +3,7 @@
 // Every response carries the same strict headers; no URL (it holds the token) is ever logged.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { invitationNames } from "../api/names.ts";
 import type { ClientSettings } from "../api/schemas.ts";
 import {
   autodiscoverRequestAddress,
@@ -191,7 +192,11 @@ export function createPortalHandler(
     const s = invitationStatus(record, now());
     if (s === "redeemed") return status(res, language, "used", { redeemedAt: record.data.redeemedAt ?? "" });
     if (s === "expired") return status(res, language, "expired", { expiresAt: record.invitation.expiresAt });
-    if (s === "revoked") return status(res, language, "revoked");
+    // The operator revokes a link that expired unredeemed, and says so: the person sees "expired".
+    if (s === "revoked")
+      return record.configMap.metadata.annotations?.[invitationNames.revokedBecauseAnnotation] === "Expired"
+        ? status(res, language, "expired", { expiresAt: record.invitation.expiresAt })
+        : status(res, language, "revoked");
     return status(res, language, "unavailable");
   };
 

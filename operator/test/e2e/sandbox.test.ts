@@ -1,5 +1,6 @@
 // `npm start` on a machine with no cluster, as a newcomer runs it: the sandbox comes up, the two
-// printed lines give a working kubectl, the example flows work, and Ctrl-C leaves nothing behind.
+// printed lines give a working kubectl, the example flows work (an invitation's link too, in the
+// sandbox's portal), and Ctrl-C leaves nothing behind.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -7,6 +8,8 @@ import { homedir, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { kubectlFor } from "../../harness/kubectl.ts";
+import { invitationUrl, openLink, redeemLink } from "../invitation-support.ts";
+import { eventually } from "../support.ts";
 
 const root = join(import.meta.dirname, "..", "..", "..");
 
@@ -75,6 +78,16 @@ describe("npm start without a cluster", () => {
       await kubectl.ok(["apply", "-f", join(root, "examples", "domain")]);
       await kubectl.ok(["apply", "-f", join(root, "examples", "mail")]);
       await kubectl.ok(["wait", "--for=condition=Ready", "--timeout=90s", "maildevice", "--all"]);
+
+      // The README's invitation: its link in its Secret opens in the portal the sandbox runs.
+      const portalUrl = /invitation portal at (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1];
+      expect(portalUrl).toBeDefined();
+      await kubectl.ok(["apply", "-f", join(root, "examples", "invitation")]);
+      const link = await eventually(() => invitationUrl(kubectl, "default", "alice-tablet-bob"), 30_000);
+      expect(link.startsWith(`${portalUrl}/i/`)).toBe(true);
+      expect((await openLink(link)).status).toBe(200);
+      expect((await redeemLink(link)).password).toMatch(/^[A-Za-z0-9]{24}$/);
+      await kubectl.ok(["wait", "--for=jsonpath={.status.invitation.state}=Redeemed", "--timeout=30s", "maildevice/alice-tablet-bob"]); // prettier-ignore
       await kubectl.ok([
         "annotate",
         "maildevice",

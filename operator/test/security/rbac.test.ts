@@ -116,12 +116,17 @@ describe("(7) the chart's RBAC", () => {
       expect(planted.code).not.toBe(0);
       expect(planted.stderr).toContain("the devicepass operator may write only its own Secrets");
     });
-    const credentials = await operator.run(
-      ["create", "-f", "-"],
-      secret(`planted-${hex()}`, { ...ours, "app.kubernetes.io/component": "credentials" }),
-    );
-    expect(credentials.code).not.toBe(0);
-    expect(credentials.stderr).toContain("a devicepass credential Secret must be owned by its MailDevice");
+    // A credential or an invitation link Secret only with its MailDevice as owner.
+    for (const component of ["credentials", "invitation-link"]) {
+      const planted = await operator.run(
+        ["create", "-f", "-"],
+        secret(`planted-${hex()}`, { ...ours, "app.kubernetes.io/component": component }),
+      );
+      expect(planted.code, component).not.toBe(0);
+      expect(planted.stderr).toContain(
+        "a devicepass credential or invitation link Secret must be owned by its MailDevice",
+      );
+    }
     const shard = await operator.run(
       ["create", "-f", "-"],
       secret("devicepass-passdb-00", { ...ours, "app.kubernetes.io/component": "passdb" }),

@@ -30,7 +30,9 @@ import {
 } from "../../runtime/controller.ts";
 import { finalizer } from "../../runtime/finalizer.ts";
 import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
+import { usesInvitation } from "../../policy/invitation.ts";
 import { credentialOf, gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
+import { applyInvitationDevice, cleanupInvitationDevice } from "./invitation.ts";
 
 const fieldManager = controllerNames.device;
 
@@ -45,6 +47,7 @@ const statusFields = [
   "lastRotateValue",
   "lastAddressRotateValue",
   "suspendedAt",
+  "invitation",
 ] as const satisfies readonly (keyof MailDeviceStatus)[];
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d{3}Z$/, "Z");
@@ -65,7 +68,12 @@ export function reconcileMailDevice(
     fields: statusFields,
     // status.conditions also holds nothing of another controller's today; owning only these keeps it so.
     conditionTypes: [Ready, MailServerSynced],
-    quietReasons: new Set([reasons.Publishing, reasons.MailServerSyncing]),
+    quietReasons: new Set([
+      reasons.Publishing,
+      reasons.MailServerSyncing,
+      reasons.InvitationPending,
+      reasons.InvitationSent,
+    ]),
   };
   return async (key, { log }) => {
     const device = ctx.cache.devices.get(key);
@@ -81,8 +89,15 @@ export function reconcileMailDevice(
       },
       device,
       {
-        apply: (live) => applyDevice(ctx, statusWriter, waiting, live, log),
-        cleanup: (deleting) => cleanupDevice(ctx, deleting, log),
+        // Delivery is immutable: a device takes one path all its life (controllers/mail-device/invitation.ts).
+        apply: (live) =>
+          usesInvitation(live)
+            ? applyInvitationDevice(ctx, statusWriter, live, log)
+            : applyDevice(ctx, statusWriter, waiting, live, log),
+        cleanup: (deleting) =>
+          usesInvitation(deleting)
+            ? cleanupInvitationDevice(ctx, deleting, log)
+            : cleanupDevice(ctx, deleting, log),
       },
     );
   };

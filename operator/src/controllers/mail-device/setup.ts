@@ -6,6 +6,7 @@ import { Controller, type ControllerSetup } from "../../runtime/controller.ts";
 import { objectKey } from "../../runtime/informer.ts";
 import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime/triggers.ts";
 import { addressKeyOf, claimsOf, indexNames } from "../gather.ts";
+import { deviceErrorPolicy, registerInvitationTriggers } from "./invitation.ts";
 import { reconcileMailDevice, type WaitingForMailServer } from "./reconcile.ts";
 
 export function setupMailDeviceController(ctx: OperatorContext): ControllerSetup {
@@ -17,6 +18,7 @@ export function setupMailDeviceController(ctx: OperatorContext): ControllerSetup
     log: ctx.log,
     workers: ctx.config.workers,
     metrics: ctx.metrics,
+    errorPolicy: deviceErrorPolicy,
   });
   const devicesOfAddressObject = (key: string) => {
     for (const d of cache.devices.byIndex(indexNames.addressObject, key)) controller.enqueue(objectKey(d));
@@ -52,6 +54,7 @@ export function setupMailDeviceController(ctx: OperatorContext): ControllerSetup
     for (const a of cache.addresses.byIndex(indexNames.namespace, namespace.metadata.name))
       devicesOfMailAddress(normalizeAddress(a.spec.address));
   });
+  registerInvitationTriggers(ctx, controller);
   ctx.ownership.onChange((mailAddress) => devicesOfMailAddress(mailAddress));
   ctx.database.onLeftOutChange((mailAddress) => devicesOfMailAddress(mailAddress));
   // A database change is what a Publishing device waits for: those devices go first.

@@ -10,6 +10,8 @@ import { encodeData, type SecretObject } from "../../kube/objects.ts";
 import { inNamespace, named, resources } from "../../kube/resources.ts";
 import { renderShard, shardIndexOf, type PassdbEntry, type ShardAddress } from "../../passdb/format.ts";
 import { publishableEntry, secretState } from "../../policy/device.ts";
+import { usesInvitation } from "../../policy/invitation.ts";
+import { invitationDeviceEntry } from "../mail-device/invitation.ts";
 import { normalizeAddress, ownershipLapsesAt } from "../../policy/ownership.ts";
 import { awaitChange, requeueAfter, type Reconcile } from "../../runtime/controller.ts";
 import {
@@ -32,6 +34,12 @@ export function addressEntries(ctx: OperatorContext, mailAddress: string): Passd
     const limit = deviceLimit(ctx, standing.domain);
     const entries: PassdbEntry[] = [];
     for (const device of liveDevicesOf(ctx.cache, objectKey(claim)).slice(0, limit)) {
+      if (usesInvitation(device)) {
+        // The hash the person's redemption wrote into the device's current, sealed record.
+        const entry = invitationDeviceEntry(ctx, device, standing, false);
+        if (entry) entries.push(entry);
+        continue;
+      }
       const secret = secretState(
         ctx.cache.secrets.get(`${device.metadata.namespace}/${secretNameOf(device)}`),
         device,
@@ -73,11 +81,10 @@ export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites):
       return awaitChange;
     }
 
-    const inShard = (mailAddress: string) => ctx.database.shardOf(mailAddress) === index;
     const mailAddresses = new Set<string>();
     for (const a of ctx.cache.addresses.byIndex(indexNames.shard, String(index)))
       mailAddresses.add(normalizeAddress(a.spec.address));
-    for (const record of ctx.ownership.select(inShard)) mailAddresses.add(record.address);
+    for (const record of ctx.ownership.inShard(index)) mailAddresses.add(record.address);
     const addresses: ShardAddress[] = [];
     let nextLapse = Infinity;
     for (const mailAddress of mailAddresses) {

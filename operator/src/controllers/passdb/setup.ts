@@ -8,6 +8,7 @@ import { normalizeAddress } from "../../policy/ownership.ts";
 import { Controller, type ControllerSetup } from "../../runtime/controller.ts";
 import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime/triggers.ts";
 import { addressKeyOf, indexNames } from "../gather.ts";
+import { onInvitationChange } from "../mail-device/invitation.ts";
 import { reconcilePassdbShard, type ShardWrites } from "./reconcile.ts";
 
 export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
@@ -56,6 +57,8 @@ export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
     for (const a of cache.addresses.byIndex(indexNames.namespace, namespace.metadata.name))
       shardOfAddress(normalizeAddress(a.spec.address));
   });
+  // A redeemed or revoked invitation, or an edited link Secret, changes what the device may have.
+  onInvitationChange(ctx, shardOfDevice);
   ctx.ownership.onChange((mailAddress) => shardOfAddress(mailAddress));
   cache.passdbShards.onChange((shard, _old, deleted) => {
     if (!deleted && writes.last.get(shard.metadata.name) === shard.metadata.resourceVersion) return; // our own write
