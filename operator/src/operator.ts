@@ -22,7 +22,7 @@ import { isLastUsedEntry } from "./controllers/last-used/reconcile.ts";
 import { setupAutoconfigController } from "./controllers/autoconfig/setup.ts";
 import { setupInvitationRecordsController } from "./controllers/invitation-records/setup.ts";
 import { setupLastUsedController } from "./controllers/last-used/setup.ts";
-import { addInvitationIndexes } from "./controllers/mail-device/invitation.ts";
+import { addInvitationIndexes } from "./controllers/invitation-gather.ts";
 import { setupMailAddressController } from "./controllers/mail-address/setup.ts";
 import { setupMailDeviceController } from "./controllers/mail-device/setup.ts";
 import { setupMailDomainController } from "./controllers/mail-domain/setup.ts";

@@ -3,7 +3,7 @@
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { Controller, type ControllerSetup } from "../../runtime/controller.ts";
 import { objectKey } from "../../runtime/informer.ts";
-import { recordsByDevice } from "../mail-device/invitation.ts";
+import { recordsByDevice } from "../invitation-gather.ts";
 import { reconcileInvitationRecord } from "./reconcile.ts";
 
 export function setupInvitationRecordsController(ctx: OperatorContext): ControllerSetup {

@@ -11,7 +11,7 @@ import { inNamespace, named, resources } from "../../kube/resources.ts";
 import { renderShard, shardIndexOf, type PassdbEntry, type ShardAddress } from "../../passdb/format.ts";
 import { publishableEntry, secretState } from "../../policy/device.ts";
 import { usesInvitation } from "../../policy/invitation.ts";
-import { invitationDeviceEntry } from "../mail-device/invitation.ts";
+import { invitationDeviceEntry } from "../invitation-gather.ts";
 import { normalizeAddress, ownershipLapsesAt } from "../../policy/ownership.ts";
 import { awaitChange, requeueAfter, type Reconcile } from "../../runtime/controller.ts";
 import {

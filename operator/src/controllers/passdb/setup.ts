@@ -8,7 +8,7 @@ import { normalizeAddress } from "../../policy/ownership.ts";
 import { Controller, type ControllerSetup } from "../../runtime/controller.ts";
 import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime/triggers.ts";
 import { addressKeyOf, indexNames } from "../gather.ts";
-import { onInvitationChange } from "../mail-device/invitation.ts";
+import { onInvitationChange } from "../invitation-gather.ts";
 import { reconcilePassdbShard, type ShardWrites } from "./reconcile.ts";
 
 export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
