@@ -3,21 +3,12 @@
 // bookkeeping (which invitation is the device's current one, the rotate values it was issued for,
 // whether it was e-mailed) counts only under the operator's seal, and its link only when the
 // link's token hashes to the sealed hash.
-import {
-  apiVersion,
-  components,
-  invitationNames,
-  invitationSecretName,
-  kinds,
-  labels,
-  managedByValue,
-  secretAnnotations,
-} from "../api/names.ts";
+import { components, invitationNames, invitationSecretName, secretAnnotations } from "../api/names.ts";
 import type { MailDevice } from "../api/schemas.ts";
 import type { SealKey } from "../credentials/seal.ts";
 import { invitationLink, isWellFormedToken, tokenHash } from "../invitations/token.ts";
 import { decodeData, encodeData, type SecretObject } from "../kube/objects.ts";
-import { labelIfValid } from "./secret.ts";
+import { deviceSecretMetadata } from "./secret.ts";
 
 /** What the link Secret says about the device's current invitation (no secret: the token is only hashed). */
 export interface LinkRecord {
@@ -132,27 +123,7 @@ export function desiredLinkSecret({
     apiVersion: "v1",
     kind: "Secret",
     type: "Opaque",
-    metadata: {
-      name,
-      namespace: device.metadata.namespace!,
-      labels: {
-        [labels.managedBy]: managedByValue,
-        [labels.component]: components.invitationLink,
-        ...labelIfValid(labels.address, device.spec.address),
-        ...labelIfValid(labels.device, device.metadata.name),
-      },
-      annotations,
-      ownerReferences: [
-        {
-          apiVersion,
-          kind: kinds.mailDevice.kind,
-          name: device.metadata.name,
-          uid: device.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
+    metadata: deviceSecretMetadata(device, name, components.invitationLink, annotations),
     data: encodeData({ [invitationNames.urlKey]: invitationLink(portalUrl, token) }),
   };
 }

@@ -168,28 +168,41 @@ export function desiredSecret({
     apiVersion: "v1",
     kind: "Secret",
     type: "kubernetes.io/basic-auth",
-    metadata: {
-      name: secretName,
-      namespace: device.metadata.namespace!,
-      labels: {
-        [labels.managedBy]: managedByValue,
-        [labels.component]: components.credentials,
-        ...labelIfValid(labels.address, device.spec.address),
-        ...labelIfValid(labels.device, device.metadata.name),
-      },
-      annotations,
-      ownerReferences: [
-        {
-          apiVersion,
-          kind: kinds.mailDevice.kind,
-          name: device.metadata.name,
-          uid: device.metadata.uid,
-          controller: true,
-          blockOwnerDeletion: true,
-        },
-      ],
-    },
+    metadata: deviceSecretMetadata(device, secretName, components.credentials, annotations),
     data: encodeData({ username: mailAddress, password: record.password, ...clientSettingsData(settings) }),
+  };
+}
+
+/**
+ * The metadata of a Secret a MailDevice owns (its credential or its invitation link): devicepass's
+ * labels and the controlling owner reference, so it is garbage-collected with its device.
+ */
+export function deviceSecretMetadata(
+  device: MailDevice,
+  name: string,
+  component: string,
+  annotations: Record<string, string>,
+): SecretObject["metadata"] {
+  return {
+    name,
+    namespace: device.metadata.namespace!,
+    labels: {
+      [labels.managedBy]: managedByValue,
+      [labels.component]: component,
+      ...labelIfValid(labels.address, device.spec.address),
+      ...labelIfValid(labels.device, device.metadata.name),
+    },
+    annotations,
+    ownerReferences: [
+      {
+        apiVersion,
+        kind: kinds.mailDevice.kind,
+        name: device.metadata.name,
+        uid: device.metadata.uid,
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
   };
 }
 
