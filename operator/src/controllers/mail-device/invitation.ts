@@ -44,6 +44,7 @@ import {
 } from "../../runtime/controller.ts";
 import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
 import { gatherStanding, deviceLimit, isOverLimit } from "../gather.ts";
+import { deleteDeviceSecret } from "./secret-deletion.ts";
 import { gatherInvitation, onInvitationChange, recordSealKey, stateOf } from "../invitation-gather.ts";
 
 type Log = ReconcileContext["log"];
@@ -368,27 +369,11 @@ async function act(
   }
 }
 
-async function deleteLink(
-  ctx: OperatorContext,
-  device: MailDevice,
-  secret: SecretObject,
-  log: Log,
-): Promise<void> {
-  try {
-    await ctx.client.delete(named(resources.secrets, device.metadata.namespace, secret.metadata.name), {
-      uid: secret.metadata.uid!,
-    });
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  ctx.metrics.credential("revoked");
-  ctx.events.record(
-    device,
-    "Normal",
-    reasons.Revoked,
-    `The invitation was withdrawn (its password, if redeemed, revoked) and Secret ${secret.metadata.name} deleted.`,
-  );
-  log.info({ secret: secret.metadata.name }, "withdrew an invitation");
+function deleteLink(ctx: OperatorContext, device: MailDevice, secret: SecretObject, log: Log): Promise<void> {
+  return deleteDeviceSecret(ctx, device, secret, log, {
+    event: `The invitation was withdrawn (its password, if redeemed, revoked) and Secret ${secret.metadata.name} deleted.`,
+    log: "withdrew an invitation",
+  });
 }
 
 /** The most passes of act → gather again in one reconcile (a bug must not spin). */

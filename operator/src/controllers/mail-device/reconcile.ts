@@ -6,7 +6,7 @@ import { finalizers, labels, rotateAnnotation } from "../../api/names.ts";
 import type { Condition, MailDevice, MailDeviceStatus } from "../../api/schemas.ts";
 import { controllerNames, type OperatorContext } from "../../context.ts";
 import { generatePassword, hashPassword, passwordDigest } from "../../credentials/password.ts";
-import { isAlreadyExists, isNotFound } from "../../kube/errors.ts";
+import { isAlreadyExists } from "../../kube/errors.ts";
 import type { SecretObject } from "../../kube/objects.ts";
 import { inNamespace, named, resources } from "../../kube/resources.ts";
 import { setCondition } from "../../policy/conditions.ts";
@@ -33,6 +33,7 @@ import { applyStatus, type StatusWriter } from "../../runtime/status.ts";
 import { usesInvitation } from "../../policy/invitation.ts";
 import { credentialOf, gatherDevice, secretNameOf, type DeviceWorld } from "../gather.ts";
 import { applyInvitationDevice, cleanupInvitationDevice } from "./invitation.ts";
+import { deleteDeviceSecret } from "./secret-deletion.ts";
 
 const fieldManager = controllerNames.device;
 
@@ -353,27 +354,16 @@ async function refresh(
   return result.kind === "written" ? result.secret : undefined;
 }
 
-async function revoke(
+function revoke(
   ctx: OperatorContext,
   device: MailDevice,
   secret: SecretObject,
   log: ReconcileContext["log"],
 ): Promise<void> {
-  try {
-    await ctx.client.delete(named(resources.secrets, device.metadata.namespace, secret.metadata.name), {
-      uid: secret.metadata.uid!,
-    });
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-  ctx.metrics.credential("revoked");
-  ctx.events.record(
-    device,
-    "Normal",
-    reasons.Revoked,
-    `The password was revoked and Secret ${secret.metadata.name} deleted.`,
-  );
-  log.info({ secret: secret.metadata.name }, "revoked credentials");
+  return deleteDeviceSecret(ctx, device, secret, log, {
+    event: `The password was revoked and Secret ${secret.metadata.name} deleted.`,
+    log: "revoked credentials",
+  });
 }
 
 async function writeStatus(
