@@ -28,17 +28,23 @@ const ours = (object: string) => oursAmong(object, secretComponents);
 const ownedByDevice = (object: string) =>
   `has(${object}.metadata.ownerReferences) && ${object}.metadata.ownerReferences.exists(r, r.kind == 'MailDevice' && has(r.controller) && r.controller)`;
 
-export function secretWritePolicy(
+interface Validation {
+  expression: string;
+  message: string;
+}
+
+/**
+ * A policy, and its Deny binding, on the operator's ServiceAccount's writes of one core/v1
+ * resource; `variables.target` is the object written, or the one deleted.
+ */
+function operatorWritePolicy(
   scope: Construct,
-  {
-    release,
-    labels: objectLabels,
-    passdbNamespace,
-  }: { release: Release; labels: Record<string, string>; passdbNamespace: string },
+  id: string,
+  { release, labels: objectLabels }: { release: Release; labels: Record<string, string> },
+  { name, resource, validations }: { name: string; resource: string; validations: Validation[] },
 ): void {
-  const name = `${release.name}-secret-writes`;
   const serviceAccount = `system:serviceaccount:${release.namespace}:${release.name}`;
-  new ApiObject(scope, "policy", {
+  new ApiObject(scope, `${id}policy`, {
     apiVersion: "admissionregistration.k8s.io/v1",
     kind: "ValidatingAdmissionPolicy",
     metadata: { name, labels: objectLabels },
@@ -50,7 +56,7 @@ export function secretWritePolicy(
             apiGroups: [""],
             apiVersions: ["v1"],
             operations: ["CREATE", "UPDATE", "DELETE"],
-            resources: ["secrets"],
+            resources: [resource],
           },
         ],
       },
@@ -58,6 +64,32 @@ export function secretWritePolicy(
         { name: "the-devicepass-operator", expression: `request.userInfo.username == '${serviceAccount}'` },
       ],
       variables: [{ name: "target", expression: "request.operation == 'DELETE' ? oldObject : object" }],
+      validations,
+    },
+  });
+  new ApiObject(scope, `${id}binding`, {
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "ValidatingAdmissionPolicyBinding",
+    metadata: { name, labels: objectLabels },
+    spec: { policyName: name, validationActions: ["Deny"] },
+  });
+}
+
+export function secretWritePolicy(
+  scope: Construct,
+  {
+    release,
+    labels: objectLabels,
+    passdbNamespace,
+  }: { release: Release; labels: Record<string, string>; passdbNamespace: string },
+): void {
+  operatorWritePolicy(
+    scope,
+    "",
+    { release, labels: objectLabels },
+    {
+      name: `${release.name}-secret-writes`,
+      resource: "secrets",
       validations: [
         {
           // What it writes, or deletes, must be one of its own kinds of Secret…
@@ -81,41 +113,20 @@ export function secretWritePolicy(
         },
       ],
     },
-  });
-  new ApiObject(scope, "binding", {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicyBinding",
-    metadata: { name, labels: objectLabels },
-    spec: { policyName: name, validationActions: ["Deny"] },
-  });
+  );
 }
 
 export function configMapWritePolicy(
   scope: Construct,
   { release, labels: objectLabels }: { release: Release; labels: Record<string, string> },
 ): void {
-  const name = `${release.name}-configmap-writes`;
-  const serviceAccount = `system:serviceaccount:${release.namespace}:${release.name}`;
-  new ApiObject(scope, "configmap-policy", {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicy",
-    metadata: { name, labels: objectLabels },
-    spec: {
-      failurePolicy: "Fail",
-      matchConstraints: {
-        resourceRules: [
-          {
-            apiGroups: [""],
-            apiVersions: ["v1"],
-            operations: ["CREATE", "UPDATE", "DELETE"],
-            resources: ["configmaps"],
-          },
-        ],
-      },
-      matchConditions: [
-        { name: "the-devicepass-operator", expression: `request.userInfo.username == '${serviceAccount}'` },
-      ],
-      variables: [{ name: "target", expression: "request.operation == 'DELETE' ? oldObject : object" }],
+  operatorWritePolicy(
+    scope,
+    "configmap-",
+    { release, labels: objectLabels },
+    {
+      name: `${release.name}-configmap-writes`,
+      resource: "configmaps",
       validations: [
         {
           // What it writes, or deletes, is an invitation record or the autoconfig ConfigMap…
@@ -134,11 +145,5 @@ export function configMapWritePolicy(
         },
       ],
     },
-  });
-  new ApiObject(scope, "configmap-binding", {
-    apiVersion: "admissionregistration.k8s.io/v1",
-    kind: "ValidatingAdmissionPolicyBinding",
-    metadata: { name, labels: objectLabels },
-    spec: { policyName: name, validationActions: ["Deny"] },
-  });
+  );
 }
