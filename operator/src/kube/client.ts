@@ -1,8 +1,9 @@
-// A thin Kubernetes REST client on undici: kubeconfig or in-cluster credentials (kubeconfig.ts),
-// server-side apply with a field manager, status subresources, preconditions, watches, and
-// classified errors. Counts requests by verb for metrics.
-import { Agent, request } from "undici";
+// A thin Kubernetes REST client on node:https (http-client.ts): kubeconfig or in-cluster
+// credentials (kubeconfig.ts), server-side apply with a field manager, status subresources,
+// preconditions, watches, and classified errors. Counts requests by verb for metrics.
+import type { Agent } from "node:http";
 import { createInterface } from "node:readline";
+import { createPool, send } from "../http-client.ts";
 import { ApiError, classifyStatus } from "./errors.ts";
 import { loadClusterConnection, type ClusterConnection } from "./kubeconfig.ts";
 
@@ -75,13 +76,13 @@ export class KubeClient {
 
   readonly server: string;
   private readonly connection: ClusterConnection;
-  private readonly agent: Agent;
+  private readonly pool: Agent;
   private readonly userAgent: string;
 
-  private constructor(connection: ClusterConnection, agent: Agent, userAgent: string) {
+  private constructor(connection: ClusterConnection, pool: Agent, userAgent: string) {
     this.connection = connection;
     this.server = connection.server;
-    this.agent = agent;
+    this.pool = pool;
     this.userAgent = userAgent;
   }
 
@@ -91,17 +92,14 @@ export class KubeClient {
     userAgent = "devicepass",
     options: { connections?: number } = {},
   ): KubeClient {
-    const agent = new Agent({
-      connect: {
-        ca: connection.ca,
-        cert: connection.cert,
-        key: connection.key,
-        rejectUnauthorized: !connection.skipTLSVerify,
-      },
+    const pool = createPool(connection.server, {
+      ca: connection.ca,
+      cert: connection.cert,
+      key: connection.key,
+      rejectUnauthorized: !connection.skipTLSVerify,
       connections: options.connections ?? 32,
-      keepAliveTimeout: 30_000,
     });
-    return new KubeClient(connection, agent, userAgent);
+    return new KubeClient(connection, pool, userAgent);
   }
 
   /** A client for the kubeconfig at `path` (or kubectl's search, or the in-cluster account). */
@@ -136,19 +134,19 @@ export class KubeClient {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
     let status = 0;
     try {
-      const res = await request(this.server + path + queryString(options.query), {
-        method: method as "GET",
+      const res = await send(this.server + path + queryString(options.query), {
+        method,
         headers: await this.headers(
           body === undefined ? undefined : (options.contentType ?? "application/json"),
         ),
         body,
-        dispatcher: this.agent,
+        pool: this.pool,
         signal: options.signal,
-        headersTimeout: 60_000,
-        bodyTimeout: 60_000,
+        headersTimeoutMs: 60_000,
+        bodyTimeoutMs: 60_000,
       });
       status = res.statusCode;
-      const text = await res.body.text();
+      const text = await res.text();
       if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
       let reason: string | undefined;
       let message = text;
@@ -227,17 +225,17 @@ export class KubeClient {
   ): Promise<void> {
     const path = resourcePath(ref);
     const started = performance.now();
-    const res = await request(this.server + path + queryString({ ...query, watch: true }), {
+    const res = await send(this.server + path + queryString({ ...query, watch: true }), {
       method: "GET",
       headers: await this.headers(),
-      dispatcher: this.agent,
+      pool: this.pool,
       signal,
-      headersTimeout: 60_000,
-      bodyTimeout: 0,
+      headersTimeoutMs: 60_000,
+      bodyTimeoutMs: 0,
     });
     this.observer?.("watch", path, res.statusCode, performance.now() - started);
     if (res.statusCode !== 200) {
-      const text = await res.body.text();
+      const text = await res.text();
       const retryAfter = Number(res.headers["retry-after"]);
       throw new ApiError(
         classifyStatus(res.statusCode, undefined),
@@ -253,7 +251,8 @@ export class KubeClient {
     }
   }
 
-  async close(): Promise<void> {
-    await this.agent.close();
+  close(): Promise<void> {
+    this.pool.destroy();
+    return Promise.resolve();
   }
 }

@@ -1,6 +1,6 @@
 // Cuts a mail address's open IMAP/POP3 sessions through Dovecot's doveadm HTTP API (`kick`), and
 // drops the address's entries from Dovecot's auth cache (`auth cache flush`).
-import { request } from "undici";
+import { send } from "../http-client.ts";
 
 export interface KickResult {
   ok: boolean;
@@ -43,14 +43,14 @@ export class DoveadmClient implements SessionCutter {
   /** POSTs one command; ok with the body as message on HTTP 200. */
   private async run(command: string, parameters: Record<string, unknown>): Promise<KickResult> {
     const tag = `devicepass-${Date.now()}`;
-    const res = await request(this.url, {
+    const res = await send(this.url, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: this.authorization },
       body: JSON.stringify([[command, parameters, tag]]),
-      headersTimeout: this.timeoutMs,
-      bodyTimeout: this.timeoutMs,
+      headersTimeoutMs: this.timeoutMs,
+      bodyTimeoutMs: this.timeoutMs,
     });
-    const text = await res.body.text();
+    const text = await res.text();
     if (res.statusCode !== 200)
       return { ok: false, message: `doveadm answered HTTP ${res.statusCode}: ${text.slice(0, 200)}` };
     return { ok: true, message: text };
