@@ -122,6 +122,86 @@ export interface ShardAddress {
   owner: OwnershipRecord | undefined;
 }
 
+/** One address as a shard holds it: its file (undefined without entries) and its ownership record. */
+export interface RenderedAddress {
+  address: string;
+  owner: OwnershipRecord | undefined;
+  /** The Secret key of its file. */
+  key: string;
+  /** The file's text; undefined without entries (or where a cache keeps it in another form). */
+  file: string | undefined;
+  /** Bytes the file takes in the shard, key included; 0: the address has no file. */
+  fileBytes: number;
+  entries: number;
+}
+
+/** Renders one address of a shard: a file of the entries that belong to it, if it has any. */
+export function renderAddress(
+  address: string,
+  entries: readonly PassdbEntry[],
+  owner: OwnershipRecord | undefined,
+): RenderedAddress {
+  const key = addressKey(address);
+  const file =
+    entries.length > 0 ? renderAddressFile(entries.filter((e) => e.address === address)) : undefined;
+  return {
+    address,
+    owner,
+    key,
+    file,
+    fileBytes: file === undefined ? 0 : key.length + Buffer.byteLength(file),
+    entries: entries.length,
+  };
+}
+
+export interface ShardLayout {
+  /** The addresses whose files are in the shard, sorted by key. */
+  included: RenderedAddress[];
+  /** The text of the ownership records' file (key `owners`). */
+  owners: string;
+  bytes: number;
+  /** Addresses whose file did not fit the budget: left out, the older owners kept. */
+  leftOut: string[];
+}
+
+/**
+ * Which addresses' files a shard holds, and its ownership records: oldest owner first, as long as
+ * they fit `budgetBytes`. A file that does not fit is left out whole (its ownership record stays if
+ * that fits), so a tenant that keeps adding addresses can only ever push out its own newest ones,
+ * never an older address or a revocation. Ownership records count against the budget too: a
+ * tenant's many addresses without devices must not crowd out an older owner's file.
+ */
+export function layoutShard(addresses: readonly RenderedAddress[], budgetBytes: number): ShardLayout {
+  const included: RenderedAddress[] = [];
+  const owners: OwnershipRecord[] = [];
+  const recordBytes = (record: OwnershipRecord) =>
+    Buffer.byteLength(renderOwners([record])) - Buffer.byteLength(renderOwners([]));
+  let bytes = ownersKey.length + Buffer.byteLength(renderOwners([]));
+  const leftOut: string[] = [];
+  const ordered = addresses
+    .filter((a) => (a.entries > 0 || a.owner !== undefined) && isValidMailAddress(a.address))
+    .sort((a, b) => compare(a.owner?.since ?? "~", b.owner?.since ?? "~") || compare(a.address, b.address));
+  for (const rendered of ordered) {
+    const record = rendered.owner && isValidOwnershipRecord(rendered.owner) ? rendered.owner : undefined;
+    const recordSize = record ? recordBytes(record) : 0;
+    const fits = (size: number) => bytes + size <= budgetBytes;
+    if (rendered.fileBytes > 0 && fits(recordSize + rendered.fileBytes)) {
+      included.push(rendered);
+      bytes += rendered.fileBytes;
+    } else if (rendered.fileBytes > 0) leftOut.push(rendered.address);
+    if (record && fits(recordSize)) {
+      owners.push(record);
+      bytes += recordSize;
+    }
+  }
+  return {
+    included: included.sort((a, b) => compare(a.key, b.key)),
+    owners: renderOwners(owners),
+    bytes,
+    leftOut,
+  };
+}
+
 export interface RenderedShard {
   /** Secret key → file text. */
   files: Map<string, string>;
@@ -130,50 +210,50 @@ export interface RenderedShard {
   leftOut: string[];
 }
 
-/**
- * One shard's data: the ownership records and the address files, oldest owner first, as long as
- * they fit `budgetBytes`. A file that does not fit is left out whole (its ownership record stays if
- * that fits), so a tenant that keeps adding addresses can only ever push out its own newest ones,
- * never an older address or a revocation. Ownership records count against the budget too: a
- * tenant's many addresses without devices must not crowd out an older owner's file.
- */
+/** One shard's data, rendered whole (see layoutShard): deterministic, equal state gives equal bytes. */
 export function renderShard(addresses: readonly ShardAddress[], budgetBytes: number): RenderedShard {
-  const files = new Map<string, string>();
-  const owners: OwnershipRecord[] = [];
-  const recordBytes = (record: OwnershipRecord) =>
-    Buffer.byteLength(renderOwners([record])) - Buffer.byteLength(renderOwners([]));
-  let bytes = ownersKey.length + Buffer.byteLength(renderOwners([]));
-  const leftOut: string[] = [];
-  const ordered = [...addresses]
-    .filter((a) => (a.entries.length > 0 || a.owner !== undefined) && isValidMailAddress(a.address))
-    .sort((a, b) => compare(a.owner?.since ?? "~", b.owner?.since ?? "~") || compare(a.address, b.address));
-  for (const { address, entries, owner } of ordered) {
-    const record = owner && isValidOwnershipRecord(owner) ? owner : undefined;
-    const recordSize = record ? recordBytes(record) : 0;
-    const key = addressKey(address);
-    const file =
-      entries.length > 0 ? renderAddressFile(entries.filter((e) => e.address === address)) : undefined;
-    const fileSize = file === undefined ? 0 : key.length + Buffer.byteLength(file);
-    const fits = (size: number) => bytes + size <= budgetBytes;
-    if (file !== undefined && fits(recordSize + fileSize)) {
-      files.set(key, file);
-      bytes += fileSize;
-    } else if (file !== undefined) leftOut.push(address);
-    if (record && fits(recordSize)) {
-      owners.push(record);
-      bytes += recordSize;
+  const layout = layoutShard(
+    addresses.map((a) => renderAddress(a.address, a.entries, a.owner)),
+    budgetBytes,
+  );
+  const files = new Map<string, string>(layout.included.map((a) => [a.key, a.file!]));
+  files.set(ownersKey, layout.owners);
+  return {
+    files: new Map([...files].sort(([a], [b]) => compare(a, b))),
+    bytes: layout.bytes,
+    leftOut: layout.leftOut,
+  };
+}
+
+/**
+ * The lines of a file and their TAB-separated fields, each field a string of its own: a substring
+ * of a larger text keeps that whole text alive in V8 (a sliced string), and a cache keyed by a
+ * device name would then hold on to every version of every file it was first read from.
+ */
+function* fieldsOfLines(file: string | Buffer): Generator<string[]> {
+  const bytes = typeof file === "string" ? Buffer.from(file, "utf8") : file;
+  for (let start = 0; start < bytes.length;) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline < 0 ? bytes.length : newline;
+    if (end > start && bytes[start] !== 0x23 /* # */) {
+      const fields: string[] = [];
+      for (let from = start; ;) {
+        const tab = bytes.indexOf(0x09, from);
+        const to = tab < 0 || tab > end ? end : tab;
+        fields.push(bytes.toString("utf8", from, to));
+        if (to === end) break;
+        from = to + 1;
+      }
+      yield fields;
     }
+    start = end + 1;
   }
-  files.set(ownersKey, renderOwners(owners));
-  return { files: new Map([...files].sort(([a], [b]) => compare(a, b))), bytes, leftOut };
 }
 
 /** Parses one address file; lines that are not well-formed entries of `address` are skipped. */
-export function parseAddressFile(text: string, address?: string): PassdbEntry[] {
+export function parseAddressFile(file: string | Buffer, address?: string): PassdbEntry[] {
   const entries: PassdbEntry[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const [lineAddress, device, protocols, hash, ...rest] = line.split("\t");
+  for (const [lineAddress, device, protocols, hash, ...rest] of fieldsOfLines(file)) {
     if (lineAddress === undefined || device === undefined || protocols === undefined || hash === undefined)
       continue;
     if (rest.length > 0 || (address !== undefined && lineAddress !== address)) continue;
@@ -188,11 +268,9 @@ export function parseAddressFile(text: string, address?: string): PassdbEntry[] 
   return entries;
 }
 
-export function parseOwners(text: string): OwnershipRecord[] {
+export function parseOwners(file: string | Buffer): OwnershipRecord[] {
   const records: OwnershipRecord[] = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const [address, namespace, since, releasedAt, ...rest] = line.split("\t");
+  for (const [address, namespace, since, releasedAt, ...rest] of fieldsOfLines(file)) {
     if (address === undefined || namespace === undefined || since === undefined || releasedAt === undefined)
       continue;
     if (rest.length > 0) continue;
@@ -203,9 +281,14 @@ export function parseOwners(text: string): OwnershipRecord[] {
 }
 
 /**
- * Every entry and ownership record of a shard's decoded data. An entry counts only in the file of
- * its own address, so a file cannot speak for another address.
+ * The entries of one shard file (decoded), if it is an address file: an entry counts only in the
+ * file of its own address, so a file cannot speak for another address.
  */
+export function parseShardFile(key: string, file: string | Buffer): PassdbEntry[] {
+  return parseAddressFile(file).filter((entry) => addressKey(entry.address) === key);
+}
+
+/** Every entry and ownership record of a shard's decoded data. */
 export function parseShard(data: Map<string, string> | Record<string, string>): {
   entries: PassdbEntry[];
   owners: OwnershipRecord[];
@@ -214,11 +297,8 @@ export function parseShard(data: Map<string, string> | Record<string, string>): 
   const entries: PassdbEntry[] = [];
   let owners: OwnershipRecord[] = [];
   for (const [key, text] of files) {
-    if (key === ownersKey) {
-      owners = parseOwners(text);
-      continue;
-    }
-    for (const entry of parseAddressFile(text)) if (addressKey(entry.address) === key) entries.push(entry);
+    if (key === ownersKey) owners = parseOwners(text);
+    else entries.push(...parseShardFile(key, text));
   }
   return { entries, owners };
 }

@@ -1,14 +1,21 @@
 // The password database controller: one key per shard Secret. A pass renders the files of the
-// addresses placed in that shard (only devices whose Secrets hold a sealed, intact record),
-// their ownership records, within the shard's size budget, and writes the shard only when its
-// bytes change. Shards beyond the configured count are deleted.
+// addresses placed in that shard that changed since its last pass (only devices whose Secrets hold
+// a sealed, intact record; renderings.ts keeps the others'), lays them out with their ownership
+// records within the shard's size budget, and writes the shard only when its bytes change. Shards
+// beyond the configured count are deleted.
 import { isDeepStrictEqual } from "node:util";
 import { components, labels, managedByValue } from "../../api/names.ts";
 import type { OperatorContext } from "../../context.ts";
 import { isNotFound } from "../../kube/errors.ts";
-import { encodeData, type SecretObject } from "../../kube/objects.ts";
+import type { SecretObject } from "../../kube/objects.ts";
 import { inNamespace, named, resources } from "../../kube/resources.ts";
-import { renderShard, shardIndexOf, type PassdbEntry, type ShardAddress } from "../../passdb/format.ts";
+import {
+  layoutShard,
+  ownersKey,
+  renderAddress,
+  shardIndexOf,
+  type PassdbEntry,
+} from "../../passdb/format.ts";
 import { publishableEntry, secretState } from "../../policy/device.ts";
 import { usesInvitation } from "../../policy/invitation.ts";
 import { invitationDeviceEntry } from "../invitation-gather.ts";
@@ -25,6 +32,7 @@ import {
   standingOfAddress,
 } from "../gather.ts";
 import { objectKey } from "../../runtime/informer.ts";
+import type { ShardRenderings } from "./renderings.ts";
 
 /** The entries an address may have in the database now: those of its issuing claim's devices. */
 export function addressEntries(ctx: OperatorContext, mailAddress: string): PassdbEntry[] {
@@ -60,7 +68,13 @@ export interface ShardWrites {
   at: Map<string, number>;
 }
 
-export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites): Reconcile {
+const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64");
+
+export function reconcilePassdbShard(
+  ctx: OperatorContext,
+  writes: ShardWrites,
+  renderings: ShardRenderings,
+): Reconcile {
   const { passdbNamespace: namespace, passdbSecretPrefix: prefix, passdbShards } = ctx.config;
   return async (name, { log }) => {
     const index = shardIndexOf(prefix, name);
@@ -85,23 +99,46 @@ export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites):
     for (const a of ctx.cache.addresses.byIndex(indexNames.shard, String(index)))
       mailAddresses.add(normalizeAddress(a.spec.address));
     for (const record of ctx.ownership.inShard(index)) mailAddresses.add(record.address);
-    const addresses: ShardAddress[] = [];
+    const rendered = renderings.of(index);
+    const again = renderings.take(index);
+    for (const mailAddress of rendered.keys())
+      if (!mailAddresses.has(mailAddress)) rendered.delete(mailAddress);
+    const now = ctx.now().getTime();
     let nextLapse = Infinity;
     for (const mailAddress of mailAddresses) {
+      const was = rendered.get(mailAddress);
+      if (was && again !== "all" && !again.has(mailAddress) && was.lapsesAt > now) {
+        nextLapse = Math.min(nextLapse, was.lapsesAt);
+        // Once our write's echo is in, share its copy of the file rather than keep a second.
+        const published = current?.data?.[was.key];
+        if (published !== undefined && published === was.encoded) was.encoded = published;
+        continue;
+      }
       const owner = resolveOwner(ctx, mailAddress);
-      if (owner) nextLapse = Math.min(nextLapse, ownershipLapsesAt(owner, ctx.ownership.grace) ?? Infinity);
-      addresses.push({ address: mailAddress, owner, entries: addressEntries(ctx, mailAddress) });
+      const lapsesAt = (owner && ownershipLapsesAt(owner, ctx.ownership.grace)) ?? Infinity;
+      nextLapse = Math.min(nextLapse, lapsesAt);
+      const address = renderAddress(mailAddress, addressEntries(ctx, mailAddress), owner);
+      const encoded = address.file === undefined ? undefined : base64(address.file);
+      // The published shard's copy of an unchanged file: one string in memory instead of two.
+      const published = current?.data?.[address.key];
+      rendered.set(mailAddress, {
+        ...address,
+        file: undefined,
+        encoded: published === encoded ? published : encoded,
+        lapsesAt,
+      });
     }
-    const rendered = renderShard(addresses, ctx.config.passdbShardBudgetBytes);
-    ctx.database.setLeftOut(index, rendered.leftOut);
-    if (rendered.leftOut.length > 0)
+    const layout = layoutShard([...rendered.values()], ctx.config.passdbShardBudgetBytes);
+    ctx.database.setLeftOut(index, layout.leftOut);
+    if (layout.leftOut.length > 0)
       log.warn(
-        { shard: name, leftOut: rendered.leftOut.length, bytes: rendered.bytes },
+        { shard: name, leftOut: layout.leftOut.length, bytes: layout.bytes },
         "a shard is full: addresses were left out",
       );
-    ctx.metrics.passdbLeftOut(index, rendered.leftOut.length);
+    ctx.metrics.passdbLeftOut(index, layout.leftOut.length);
 
-    const data = encodeData(Object.fromEntries(rendered.files));
+    const data: Record<string, string> = { [ownersKey]: base64(layout.owners) };
+    for (const address of layout.included) data[address.key] = rendered.get(address.address)!.encoded!;
     const requeue = Number.isFinite(nextLapse)
       ? requeueAfter(Math.max(0, nextLapse - ctx.now().getTime()) + 1000)
       : awaitChange;
@@ -138,9 +175,12 @@ export function reconcilePassdbShard(ctx: OperatorContext, writes: ShardWrites):
     writes.at.set(name, performance.now());
     // Only over the version it replaced: a hand edit seen meanwhile must not be hidden.
     ctx.cache.passdbShards.assumeWritten(base, result);
-    const entries = addresses.reduce((n, a) => n + a.entries.length, 0);
-    ctx.metrics.passdbWrite(1, entries, rendered.bytes);
-    log.debug({ shard: name, addresses: addresses.length, entries, bytes: rendered.bytes }, "wrote a shard");
+    const entries = layout.included.reduce((n, a) => n + a.entries, 0);
+    ctx.metrics.passdbWrite(1, entries, layout.bytes);
+    log.debug(
+      { shard: name, addresses: layout.included.length, entries, bytes: layout.bytes },
+      "wrote a shard",
+    );
     return requeue;
   };
 }

@@ -10,20 +10,24 @@ import { labelsChanged, specChanged, specOrMetadataChanged } from "../../runtime
 import { addressKeyOf, indexNames } from "../gather.ts";
 import { onInvitationChange } from "../invitation-gather.ts";
 import { reconcilePassdbShard, type ShardWrites } from "./reconcile.ts";
+import { ShardRenderings } from "./renderings.ts";
 
 export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
   const { cache, config } = ctx;
   const writes: ShardWrites = { last: new Map(), at: new Map() };
+  const renderings = new ShardRenderings();
   const controller = new Controller({
     name: controllerNames.passdb,
-    reconcile: reconcilePassdbShard(ctx, writes),
+    reconcile: reconcilePassdbShard(ctx, writes, renderings),
     log: ctx.log,
     // Shards are independent: several written at once.
     workers: 4,
     metrics: ctx.metrics,
   });
   const shardOfAddress = (mailAddress: string) => {
-    const shard = shardName(config.passdbSecretPrefix, ctx.database.shardOf(mailAddress));
+    const index = ctx.database.shardOf(mailAddress);
+    renderings.markAddress(index, mailAddress);
+    const shard = shardName(config.passdbSecretPrefix, index);
     const since = performance.now() - (writes.at.get(shard) ?? -Infinity);
     controller.enqueueAfter(shard, Math.max(0, config.passdbBatchWindowMs - since));
   };
@@ -62,10 +66,16 @@ export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
   ctx.ownership.onChange((mailAddress) => shardOfAddress(mailAddress));
   cache.passdbShards.onChange((shard, _old, deleted) => {
     if (!deleted && writes.last.get(shard.metadata.name) === shard.metadata.resourceVersion) return; // our own write
+    const index = ctx.passdb.shardIndex(shard.metadata.name);
+    if (index !== undefined) renderings.markShard(index);
     controller.enqueue(shard.metadata.name);
   });
+  // The first pass and the periodic resync render every address again: the safety net.
   const keys = function* () {
-    for (let i = 0; i < config.passdbShards; i++) yield shardName(config.passdbSecretPrefix, i);
+    for (let i = 0; i < config.passdbShards; i++) {
+      renderings.markShard(i);
+      yield shardName(config.passdbSecretPrefix, i);
+    }
     for (const shard of cache.passdbShards.list())
       if (ctx.passdb.shardIndex(shard.metadata.name) === undefined) yield shard.metadata.name;
   };
