@@ -18,6 +18,7 @@ import {
 import type { OperatorConfig } from "./config.ts";
 import { controllerNames, type Caches, type Metrics, type OperatorContext } from "./context.ts";
 import { addIndexes, domainRules } from "./controllers/gather.ts";
+import { cachedCredentialSecret, cachedMailObject } from "./controllers/cached-objects.ts";
 import { isLastUsedEntry } from "./controllers/last-used/reconcile.ts";
 import { setupAutoconfigController } from "./controllers/autoconfig/setup.ts";
 import { setupInvitationRecordsController } from "./controllers/invitation-records/setup.ts";
@@ -42,6 +43,7 @@ import { PassdbView } from "./passdb/view.ts";
 import type { OwnershipRecord } from "./policy/ownership.ts";
 import type { ControllerMetrics, ControllerSetup } from "./runtime/controller.ts";
 import { Informer } from "./runtime/informer.ts";
+import { StringInterner } from "./runtime/intern.ts";
 import { SessionKicker, doveadmFromFile } from "./sessions/kicker.ts";
 
 const noMetrics: Metrics & ControllerMetrics = {
@@ -64,13 +66,22 @@ export interface OperatorOptions {
   now?: () => Date;
 }
 
+/** Parses what the API server returned with `schema`, then keeps only what `keep` keeps of it. */
 const parse =
-  <T>(schema: { safeParse(raw: unknown): { success: boolean; data?: T } }) =>
-  (raw: unknown) =>
-    schema.safeParse(raw).data;
+  <T>(
+    schema: { safeParse(raw: unknown): { success: boolean; data?: T } },
+    keep: (object: T) => T = (o) => o,
+  ) =>
+  (raw: unknown) => {
+    const parsed = schema.safeParse(raw).data;
+    return parsed === undefined ? undefined : keep(parsed);
+  };
 
 function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): Caches {
   const informerLog = log.child({ component: "informer" });
+  // One instance of each short string, whichever cache holds it: 50,000 devices hold the same few
+  // hundred values (api versions, label values, reasons, client settings) 50,000 times over.
+  const interner = new StringInterner();
   const ours = (component: string) =>
     `${labels.managedBy}=${managedByValue},${labels.component}=${component}`;
   return {
@@ -79,14 +90,16 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       ref: resources.mailAddresses,
       namespaces: config.namespaces,
       log: informerLog,
-      parse: parse<MailAddress>(mailAddressSchema),
+      interner,
+      parse: parse<MailAddress>(mailAddressSchema, cachedMailObject),
     }),
     devices: new Informer<MailDevice>({
       client,
       ref: resources.mailDevices,
       namespaces: config.namespaces,
       log: informerLog,
-      parse: parse<MailDevice>(mailDeviceSchema),
+      interner,
+      parse: parse<MailDevice>(mailDeviceSchema, cachedMailObject),
       // When the last-used controller last wrote a device's status: its write budget across restarts.
       keepManagedFields: isLastUsedEntry,
     }),
@@ -95,7 +108,9 @@ function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): C
       ref: resources.secrets,
       namespaces: config.namespaces,
       log: informerLog,
+      interner,
       labelSelector: ours(components.credentials),
+      parse: (raw) => cachedCredentialSecret(raw as SecretObject),
     }),
     passdbShards: new Informer<SecretObject>({
       client,

@@ -133,7 +133,10 @@ export function isOverLimit(cache: Caches, device: MailDevice, limit: number): b
  * so a Secret seen again unchanged costs no base64, SHA-256 or HMAC (a database pass reads every
  * device of a shard).
  */
-const checked = new WeakMap<SecretObject, { device: string; mailAddress: string; check: CredentialCheck }>();
+const checked = new WeakMap<
+  SecretObject,
+  { uid: string; name: string; mailAddress: string; check: CredentialCheck }
+>();
 
 /** What a device's own Secret is worth, read back as input (only when the address issues). */
 export function credentialOf(
@@ -144,15 +147,15 @@ export function credentialOf(
 ): CredentialCheck | undefined {
   if (secret.kind !== "owned" || standing.state !== "Issuing") return undefined;
   const { mailAddress } = standing;
-  const deviceId = `${device.metadata.uid}/${device.metadata.name}`;
+  const { uid, name } = device.metadata;
   const memo = checked.get(secret.secret);
-  if (memo && memo.device === deviceId && memo.mailAddress === mailAddress) return memo.check;
+  if (memo && memo.uid === uid && memo.name === name && memo.mailAddress === mailAddress) return memo.check;
   const check = checkCredential(secret.secret, device, mailAddress, {
     seal: ctx.seal,
     argon2: ctx.config.argon2,
     digest: passwordDigest,
   });
-  checked.set(secret.secret, { device: deviceId, mailAddress, check });
+  checked.set(secret.secret, { uid, name, mailAddress, check });
   return check;
 }
 

@@ -4,6 +4,7 @@
 import type { KubeClient, KubeObject, ResourceRef, WatchEvent } from "../kube/client.ts";
 import { ApiError } from "../kube/errors.ts";
 import type { Logger } from "../log.ts";
+import type { StringInterner } from "./intern.ts";
 import { backoffDelay } from "./queue.ts";
 
 export type ChangeHandler<T> = (object: T, old: T | undefined, deleted: boolean) => void;
@@ -36,6 +37,8 @@ export interface InformerOptions<T> {
   keepManagedFields?: (entry: { manager?: unknown; subresource?: unknown }) => boolean;
   /** Turns what the API server returned into T; undefined skips the object (logged). */
   parse?: (raw: unknown) => T | undefined;
+  /** Shares one instance of each short string among the cached objects (see intern.ts). */
+  interner?: StringInterner;
   pageSize?: number;
 }
 
@@ -111,6 +114,7 @@ export class Informer<T extends HasMetadata> {
       if (kept.length > 0) meta.managedFields = kept;
       else delete meta.managedFields;
     }
+    this.options.interner?.strings(raw);
     if (!this.options.parse) return raw as T;
     const parsed = this.options.parse(raw);
     if (!parsed)
