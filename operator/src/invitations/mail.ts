@@ -3,7 +3,6 @@
 // nodemailer. The operator calls sendInvitationMail with the link; nothing here logs the link.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createTransport } from "nodemailer";
 import { defaultLanguage, formatDate, message, type Language } from "./messages.ts";
 import type { Invitation } from "./record.ts";
 
@@ -113,6 +112,8 @@ export async function sendInvitationMail(
   language?: Language,
 ): Promise<SentInvitation> {
   const mail = composeInvitationMail(invitation, link, language);
+  // Loaded on the first e-mail: an operator without a relay never pays its ~20 MiB.
+  const { createTransport } = await import("nodemailer");
   const transport = createTransport({
     host: relay.host,
     port: relay.port,
