@@ -2,7 +2,12 @@
 // operator's own hashPassword and parameters; prints {"ms": …} as JSON. Its own process, so that
 // libuv's thread pool can be sized to the cores (UV_THREADPOOL_SIZE must be set before start).
 import { parseArgs } from "node:util";
-import { generatePassword, hashPassword, owaspArgon2id } from "../src/credentials/password.ts";
+import {
+  generatePassword,
+  hashPassword,
+  owaspArgon2id,
+  setHashConcurrency,
+} from "../src/credentials/password.ts";
 import { pool } from "../harness/pool.ts";
 
 export interface Argon2LimitResult {
@@ -21,6 +26,8 @@ async function main(): Promise<void> {
   const count = Number(values.count);
   const concurrency = Number(values.concurrency);
   const passwords = Array.from({ length: count }, () => generatePassword(24));
+  // The limit hashes on every core whatever the operator's own setting (--hash-concurrency).
+  setHashConcurrency(concurrency);
   const started = performance.now();
   await pool(passwords, concurrency, (password) => hashPassword(password, owaspArgon2id));
   const result: Argon2LimitResult = {

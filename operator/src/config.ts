@@ -6,7 +6,12 @@ import { parseArgs } from "node:util";
 import { defaultSealKeySecretName } from "./api/names.ts";
 import { clientSettingsSchema, defaultMaxDevicesPerAddress, type ClientSettings } from "./api/schemas.ts";
 import { formatDuration, parseDuration } from "./api/duration.ts";
-import { owaspArgon2id, passwordLengthBounds, type Argon2Parameters } from "./credentials/password.ts";
+import {
+  defaultHashConcurrency,
+  owaspArgon2id,
+  passwordLengthBounds,
+  type Argon2Parameters,
+} from "./credentials/password.ts";
 import { parseSmtpRelayFlags, smtpRelayFlags, type SmtpRelay } from "./invitations/mail.ts";
 import { serviceAccountDir } from "./kube/kubeconfig.ts";
 import { defaultShardBudgetBytes } from "./passdb/format.ts";
@@ -25,6 +30,8 @@ export interface OperatorConfig {
   passdbShardBudgetBytes: number;
   passwordLength: number;
   argon2: Argon2Parameters;
+  /** argon2id hashes computed at once (each takes argon2.memoryCost of memory). */
+  hashConcurrency: number;
   defaultClientSettings: ClientSettings;
   /** Devices per address where the MailDomain sets no devicePolicy.maxDevicesPerAddress. */
   maxDevicesPerAddress: number;
@@ -62,6 +69,7 @@ export const defaults = {
   passdbShardBudgetBytes: defaultShardBudgetBytes,
   passwordLength: passwordLengthBounds.default,
   argon2: owaspArgon2id,
+  hashConcurrency: defaultHashConcurrency,
   maxDevicesPerAddress: defaultMaxDevicesPerAddress,
   workers: 8,
   minRotationIntervalMs: 10_000,
@@ -165,6 +173,13 @@ export const flags = {
     arg: "N",
     help: "argon2id lanes",
     shownDefault: String(defaults.argon2.parallelism),
+    min: 1,
+  },
+  "hash-concurrency": {
+    kind: "int",
+    arg: "N",
+    help: "argon2id hashes computed at once; each takes --argon2-memory-kib of memory and a core",
+    shownDefault: String(defaults.hashConcurrency),
     min: 1,
   },
   "default-client-settings": {
@@ -523,6 +538,7 @@ export function parseCommandLine(args: string[], env: NodeJS.ProcessEnv = proces
         timeCost: int("argon2-iterations", defaults.argon2.timeCost),
         parallelism: int("argon2-parallelism", defaults.argon2.parallelism),
       },
+      hashConcurrency: int("hash-concurrency", defaults.hashConcurrency),
       defaultClientSettings,
       maxDevicesPerAddress: int("max-devices-per-address", defaults.maxDevicesPerAddress),
       workers: int("workers", defaults.workers),

@@ -2,6 +2,7 @@
 // operator → leader election → signals. `devicepass` alone runs the operator.
 import { pino } from "pino";
 import { parseCommandLine, usage } from "./config.ts";
+import { setHashConcurrency } from "./credentials/password.ts";
 import { loadSealKey } from "./credentials/seal-key-secret.ts";
 import { serve } from "./http.ts";
 import { KubeClient } from "./kube/client.ts";
@@ -93,6 +94,7 @@ async function runOperator(args: string[], options: RunOptions = {}): Promise<vo
   log.info({ server: client.server, version: version.gitVersion }, "connected to the cluster");
   const seal = await loadSealKey(client, cli.config.sealKeySecret);
 
+  setHashConcurrency(cli.config.hashConcurrency);
   const metrics = new OperatorMetrics();
   client.observer = metrics.observeRequest;
   const op = (operator = new Operator({ client, config: cli.config, log, metrics, seal }));

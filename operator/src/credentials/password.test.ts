@@ -2,10 +2,13 @@ import { verify } from "@node-rs/argon2";
 import { describe, expect, it } from "vitest";
 import {
   alphanumeric,
+  defaultHashConcurrency,
   generatePassword,
+  hashesRunning,
   hashPassword,
   isConfiguredHash,
   passwordDigest,
+  setHashConcurrency,
 } from "./password.ts";
 
 describe("generatePassword", () => {
@@ -68,7 +71,7 @@ describe("isConfiguredHash", () => {
 });
 
 describe("hashPassword concurrency", () => {
-  it("hashes many passwords at once correctly (queued beyond one per core)", async () => {
+  it("hashes many passwords at once correctly (queued beyond the concurrency)", async () => {
     const params = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
     const passwords = Array.from({ length: 12 }, (_, i) => `pw-${i}`);
     const hashes = await Promise.all(passwords.map((p) => hashPassword(p, params)));
@@ -80,5 +83,23 @@ describe("hashPassword concurrency", () => {
 describe("passwordDigest", () => {
   it("is the hex SHA-256 of the password", () => {
     expect(passwordDigest("abc")).toBe("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  });
+});
+
+describe("setHashConcurrency", () => {
+  it("runs at most that many hashes at once, and lets waiting ones start when it is raised", async () => {
+    const params = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+    setHashConcurrency(1);
+    try {
+      const hashes = [hashPassword("a", params), hashPassword("b", params), hashPassword("c", params)];
+      expect(hashesRunning()).toBe(1);
+      setHashConcurrency(3);
+      expect(hashesRunning()).toBe(3);
+      expect(new Set(await Promise.all(hashes)).size).toBe(3);
+      expect(hashesRunning()).toBe(0);
+      expect(() => setHashConcurrency(0)).toThrow(RangeError);
+    } finally {
+      setHashConcurrency(defaultHashConcurrency);
+    }
   });
 });

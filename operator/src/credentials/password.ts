@@ -1,7 +1,6 @@
 // Password generation from the CSPRNG without modulo bias, argon2id hashing for the mail server
 // (at most one hash per core at a time), and the one shape of hash the database accepts.
 import { createHash, randomBytes } from "node:crypto";
-import { availableParallelism } from "node:os";
 import { hash } from "@node-rs/argon2";
 
 /** @node-rs/argon2's Algorithm.Argon2id (a const enum, which erasable TypeScript cannot import). */
@@ -49,10 +48,31 @@ export const owaspArgon2id: Argon2Parameters = { memoryCost: 19 * 1024, timeCost
 /** Dovecot needs the scheme prefix to tell an argon2id hash from its default CRYPT scheme. */
 export const dovecotSchemePrefix = "{ARGON2ID}";
 
-/** Hashes in flight at once: each takes memoryCost of memory and a core, so no more than the cores. */
-const hashSlots = Math.max(1, availableParallelism());
+/**
+ * Hashes in flight at once by default. Each takes memoryCost of memory (19 MiB: most of a small
+ * operator's memory budget) and a core for ~10 ms, so one hashing thread issues ~90 passwords a
+ * second, more than an API server takes the five writes of each new device at.
+ */
+export const defaultHashConcurrency = 1;
+let hashSlots = defaultHashConcurrency;
 let hashesInFlight = 0;
 const waitingForSlot: (() => void)[] = [];
+
+/** Hashes the process may run at once from now on (the operator's --hash-concurrency). */
+export function setHashConcurrency(slots: number): void {
+  if (!Number.isInteger(slots) || slots < 1)
+    throw new RangeError("hash concurrency must be a positive integer");
+  hashSlots = slots;
+  while (hashesInFlight < hashSlots && waitingForSlot.length > 0) {
+    hashesInFlight++;
+    waitingForSlot.shift()!();
+  }
+}
+
+/** Hashes running now (at most the concurrency set). */
+export function hashesRunning(): number {
+  return hashesInFlight;
+}
 
 async function inHashSlot<T>(work: () => Promise<T>): Promise<T> {
   if (hashesInFlight >= hashSlots) await new Promise<void>((resolve) => waitingForSlot.push(resolve));
@@ -68,7 +88,7 @@ async function inHashSlot<T>(work: () => Promise<T>): Promise<T> {
 
 /**
  * The argon2id hash as Dovecot reads it, `{ARGON2ID}$argon2id$v=19$m=…`. Runs on libuv's thread
- * pool without blocking the event loop, at most one per core.
+ * pool without blocking the event loop, at most as many at once as setHashConcurrency allows.
  */
 export function hashPassword(password: string, params: Argon2Parameters = owaspArgon2id): Promise<string> {
   return inHashSlot(

@@ -141,11 +141,11 @@ describe("the operator's Deployment", () => {
     ]);
     expect(pod.automountServiceAccountToken).toBe(true);
     expect(pod.serviceAccountName).toBe("devicepass");
-    // V8's heap follows the container's memory limit, not the node's memory.
-    expect((container as unknown as { env: { name: string; value: string }[] }).env).toContainEqual({
-      name: "NODE_OPTIONS",
-      value: "--max-old-space-size-percentage=50",
-    });
+    // V8's heap follows the container's memory limit, not the node's memory; malloc gives memory back.
+    expect((container as unknown as { env: { name: string; value: string }[] }).env).toEqual([
+      { name: "NODE_OPTIONS", value: "--max-old-space-size-percentage=50 --max-semi-space-size=4" },
+      { name: "MALLOC_TRIM_THRESHOLD_", value: "131072" },
+    ]);
     // The operator drains for up to 30 s (--graceful-shutdown-timeout) before the kubelet's SIGKILL.
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThan(30);
   });

@@ -25,12 +25,10 @@ import { imageOf, imageUser as uid, spreadOverNodes } from "./pod.ts";
 import { PortalInstall } from "./portal.ts";
 import { configMapWritePolicy, secretWritePolicy } from "./secret-policy.ts";
 import { maxShards, parseValues, type Values, type ValuesInput } from "./values.ts";
+import { operatorEnvList } from "./runtime-env.ts";
 import { PlainWiring, type Release, type Wiring } from "./wiring.ts";
 
 export const defaultRelease: Release = { name: "devicepass", namespace: "devicepass-system" };
-
-/** Node's flags in the operator's container. */
-export const nodeOptions = "--max-old-space-size-percentage=50";
 
 /** The operator's seal key Secret in the release namespace. */
 export function sealKeySecretName(release: string): string {
@@ -382,6 +380,7 @@ export class DevicepassInstall extends Construct {
       `--argon2-memory-kib=${w.value((v) => v.password.argon2.memoryKiB)}`,
       `--argon2-iterations=${w.value((v) => v.password.argon2.iterations)}`,
       `--argon2-parallelism=${w.value((v) => v.password.argon2.parallelism)}`,
+      `--hash-concurrency=${w.value((v) => v.password.hashConcurrency)}`,
       ...w.when(
         (v) => !v.requireMailDomain,
         "not $.Values.requireMailDomain",
@@ -446,9 +445,8 @@ export class DevicepassInstall extends Construct {
         w.value((v) => v.image.pullPolicy),
       ),
       JsonPatch.add(`${container}/args`, args),
-      // V8 sizes its heap for the node's memory, not the container's: half of the memory limit
-      // (cgroup-constrained memory) for the heap; the rest is code, argon2id buffers and off-heap.
-      JsonPatch.add(`${container}/env`, [{ name: "NODE_OPTIONS", value: nodeOptions }]),
+      // Node's heap sized for the container, malloc handing freed memory back (runtime-env.ts).
+      JsonPatch.add(`${container}/env`, operatorEnvList()),
       JsonPatch.replace(
         "/spec/replicas",
         w.value((v) => v.replicas),

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { clientSettingsSchema } from "../api/schemas.ts";
 import { defaults } from "../config.ts";
 import { passwordLengthBounds } from "../credentials/password.ts";
+import { defaultMemoryLimitMiB } from "./runtime-env.ts";
 
 /** The most shard Secrets a database may have; RBAC names each one the operator may write. */
 export const maxShards = 256;
@@ -109,6 +110,10 @@ export const valuesSchema = z
           })
           .prefault({})
           .meta({ description: "argon2id parameters of the hashes in the password database." }),
+        hashConcurrency: z.number().int().min(1).default(defaults.hashConcurrency).meta({
+          description:
+            "argon2id hashes the operator computes at once; each takes argon2.memoryKiB of memory and a core.",
+        }),
       })
       .prefault({})
       .meta({ description: "Generated passwords and their hashes." }),
@@ -242,7 +247,10 @@ export const valuesSchema = z
       .prefault({})
       .meta({ description: "Prometheus metrics." }),
     resources: passThrough
-      .default({ requests: { cpu: "100m", memory: "256Mi" }, limits: { memory: "1Gi" } })
+      .default({
+        requests: { cpu: "100m", memory: "256Mi" },
+        limits: { memory: `${defaultMemoryLimitMiB / 1024}Gi` },
+      })
       .meta({ description: "Container resources; each argon2id hash in flight takes memoryKiB of memory." }),
     podAnnotations: z
       .record(z.string(), z.string())
