@@ -6,36 +6,38 @@ import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { Agent, request } from "undici";
+import type { Agent } from "node:http";
 import { apiVersion, kinds, labels, secretAnnotations } from "../src/api/names.ts";
+import { createPool, send } from "../src/http-client.ts";
 import { KubeClient, resourcePath } from "../src/kube/client.ts";
 import { loadClusterConnection } from "../src/kube/kubeconfig.ts";
 import { named, resources } from "../src/kube/resources.ts";
+import { ownersKey } from "../src/passdb/format.ts";
 import type { Argon2LimitResult } from "./argon2-limit.ts";
 import { pool } from "../harness/pool.ts";
 import { addressName, createNamespace, mailAddress, mailDevice } from "./workload.ts";
 
 const run = promisify(execFile);
 
-/** Just enough of a Kubernetes client: one undici pool with `connections` keep-alive connections. */
+/** Just enough of a Kubernetes client: one pool of `connections` keep-alive connections. */
 export class RawClient {
-  private readonly agent: Agent;
+  private readonly pool: Agent;
   private readonly server: string;
 
-  private constructor(agent: Agent, server: string) {
-    this.agent = agent;
+  private constructor(pool: Agent, server: string) {
+    this.pool = pool;
     this.server = server;
   }
 
   static async create(kubeconfig: string, connections: number): Promise<RawClient> {
     const connection = await loadClusterConnection(kubeconfig);
-    const agent = new Agent({
-      connect: { ca: connection.ca, cert: connection.cert, key: connection.key },
+    const pool = createPool(connection.server, {
+      ca: connection.ca,
+      cert: connection.cert,
+      key: connection.key,
       connections,
-      pipelining: 1,
-      keepAliveTimeout: 30_000,
     });
-    return new RawClient(agent, connection.server);
+    return new RawClient(pool, connection.server);
   }
 
   /** Sends one request; throws unless the server answers 2xx. */
@@ -45,18 +47,21 @@ export class RawClient {
     body: unknown,
     contentType = "application/json",
   ) {
-    const res = await request(this.server + path, {
+    const res = await send(this.server + path, {
       method,
-      dispatcher: this.agent,
+      pool: this.pool,
       headers: { "content-type": contentType, accept: "application/json" },
       body: JSON.stringify(body),
+      headersTimeoutMs: 60_000,
+      bodyTimeoutMs: 60_000,
     });
-    const text = await res.body.text();
+    const text = await res.text();
     if (res.statusCode >= 300) throw new Error(`${method} ${path}: ${res.statusCode} ${text.slice(0, 300)}`);
   }
 
   close(): Promise<void> {
-    return this.agent.close();
+    this.pool.destroy();
+    return Promise.resolve();
   }
 }
 
@@ -81,17 +86,33 @@ export interface LimitTargets {
   domain: string;
   /** Names of pre-created credential-like Secrets (for `patch secrets`). */
   secrets: string[];
-  /** Names of the shard copies, and the data (base64) each carries. */
+  /** Names of the shard copies, and the data (base64) each carries at the end. */
   shards: { name: string; data: Record<string, string> }[];
 }
 
 type Task = (client: RawClient) => Promise<void>;
 
 /**
+ * A shard's data as it stood a `fraction` of the way through: the database grows as devices are
+ * published, so the k-th of n writes carries about k/n of the final files (and the owners file).
+ * Writing the final content every time would overstate the work, tenfold at 50,000 devices.
+ */
+export function grownShardData(data: Record<string, string>, fraction: number): Record<string, string> {
+  const files = Object.keys(data).filter((key) => key !== ownersKey);
+  const kept = files.slice(0, Math.ceil(files.length * Math.min(1, fraction)));
+  return Object.fromEntries(
+    [...kept, ...(ownersKey in data ? [ownersKey] : [])].map((key) => [key, data[key]!]),
+  );
+}
+
+/**
  * One writer per `verb resource` the operator used (resource as countByVerbAndResource names it);
  * a mix entry without a writer is reported, not replayed. `round` keeps created names unique.
  */
-function writers(t: LimitTargets, round: string): Record<string, (i: number, seq: number) => Task> {
+function writers(
+  t: LimitTargets,
+  round: string,
+): Record<string, (i: number, seq: number, of: number) => Task> {
   const device = (i: number) => t.devices[i % t.devices.length]!;
   const address = (i: number) => t.addresses[i % t.addresses.length]!;
   const shard = (i: number) => t.shards[i % t.shards.length]!;
@@ -176,24 +197,24 @@ function writers(t: LimitTargets, round: string): Record<string, (i: number, seq
         applyType,
       );
     },
-    "create secrets(passdb)": (i, seq) => (c) =>
+    "create secrets(passdb)": (i, seq, of) => (c) =>
       c.send(
         "POST",
         resourcePath({ ...resources.secrets, namespace: t.passdbNamespace }),
-        shardSecret(`new-${round}-${i}`, shard(i).data, seq),
+        shardSecret(`new-${round}-${i}`, grownShardData(shard(i).data, (i + 1) / of), seq),
       ),
-    "update secrets(passdb)": (i, seq) => (c) =>
+    "update secrets(passdb)": (i, seq, of) => (c) =>
       c.send(
         "PUT",
         resourcePath(named(resources.secrets, t.passdbNamespace, shard(i).name)),
-        shardSecret(shard(i).name, shard(i).data, seq),
+        shardSecret(shard(i).name, grownShardData(shard(i).data, (i + 1) / of), seq),
       ),
-    "patch secrets(passdb)": (i, seq) => (c) =>
+    "patch secrets(passdb)": (i, seq, of) => (c) =>
       c.send(
         "PATCH",
         resourcePath(named(resources.secrets, t.passdbNamespace, shard(i).name)) +
           fieldManagerQuery("devicepass-passdb"),
-        shardSecret(shard(i).name, shard(i).data, seq),
+        shardSecret(shard(i).name, grownShardData(shard(i).data, (i + 1) / of), seq),
         applyType,
       ),
     "patch maildevices": (i, seq) => (c) =>
@@ -312,7 +333,8 @@ export function planWrites(mix: Record<string, number>, targets: LimitTargets, r
       skipped[kind] = count;
       continue;
     }
-    for (let i = 0; i < count; i++) keyed.push({ key: (i + 0.5) / count, task: writer(i, ++sequence) });
+    for (let i = 0; i < count; i++)
+      keyed.push({ key: (i + 0.5) / count, task: writer(i, ++sequence, count) });
   }
   keyed.sort((a, b) => a.key - b.key);
   return { tasks: keyed.map((k) => k.task), skipped };
@@ -457,7 +479,7 @@ export async function setupLimitTargets(
   try {
     if (secrets) {
       targets.secrets = Array.from({ length: devices }, (_, i) => `new-setup-${i}`);
-      await pool(targets.secrets, 32, (_name, i) => setup["create secrets"]!(i, 0)(client));
+      await pool(targets.secrets, 32, (_name, i) => setup["create secrets"]!(i, 0, devices)(client));
     }
     if (shards) {
       await pool(targets.shards, 32, (shard, i) =>

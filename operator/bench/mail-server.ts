@@ -14,6 +14,7 @@ import { OperatorProcess } from "../harness/operator-process.ts";
 import { pool } from "../harness/pool.ts";
 import { PassdbSyncProcess } from "../harness/passdb-sync.ts";
 import { apiVersion, kinds, rotateAnnotation } from "../src/api/names.ts";
+import { defaultMaxDevicesPerAddress } from "../src/api/schemas.ts";
 import { KubeClient, type WatchEvent } from "../src/kube/client.ts";
 import { named, resources } from "../src/kube/resources.ts";
 import { addressKey } from "../src/passdb/format.ts";
@@ -483,7 +484,8 @@ export async function runMailServerBench(options: MailServerBenchOptions): Promi
     );
     await createWorkload(client, mailNs, {
       devices: options.lastUsedDevices,
-      addresses: Math.min(50, options.lastUsedDevices),
+      // As many devices per address as the default device limit lets become Ready.
+      addresses: Math.ceil(options.lastUsedDevices / defaultMaxDevicesPerAddress),
     });
     await createAddress(client, "rot", 3);
     for (const n of options.deviceCounts) await createAddress(client, `scale-${n}`, n);

@@ -13,6 +13,7 @@ import { kubectlFor } from "../harness/kubectl.ts";
 import { components, labels } from "../src/api/names.ts";
 import { defaultMaxDevicesPerAddress } from "../src/api/schemas.ts";
 import { defaults } from "../src/config.ts";
+import { defaultMemoryLimitMiB, operatorEnvWithin } from "../src/install/runtime-env.ts";
 import { KubeClient } from "../src/kube/client.ts";
 import { resources } from "../src/kube/resources.ts";
 import { createLogger } from "../src/log.ts";
@@ -39,7 +40,6 @@ import {
   cpuSecondsOf,
   heapOf,
   memoryOf,
-  operatorEntry,
   reconcilesBetween,
   reconcilesOf,
   startBenchOperator,
@@ -61,17 +61,24 @@ const usage = `Usage: npm run bench -- [options]
   --operator-node-arg A  a flag for the operator's node, e.g. --cpu-prof (repeatable)
   --operator-arg A       a flag for the operator itself (repeatable)
   --no-combined-limit    skip the run of writes and hashing at once
+  --no-limits            measure the operator only (convergence to restart and memory) and print
+                         a summary instead of the tables: for profiling and trying changes
   --heap-snapshot        have the operator write a heap snapshot once converged (into .bench/)
   --report FILE          print the tables of an earlier JSON report, and do nothing else
-  --operator-entry FILE  the operator's entry point (default operator/src/main.ts; after
-                         npm run build, dist/operator/src/main.js runs it without type stripping)
+  --operator-entry FILE  the operator's entry point (default: compiled as the image compiles it,
+                         into .bench/dist; operator/src/main.ts runs the sources, type-stripped)
+  --operator-env N=V     an environment variable for the operator's process, over the image's own
+                         as the chart's default memory limit resolves them
+                         (operator/src/install/runtime-env.ts; repeatable), e.g. NODE_OPTIONS=
 
 The mail server (after the above, on its own control plane: Dovecot, passdb-sync, the operator):
   --mail-rotations N     rotations timed at the IMAP port per Dovecot configuration (default
                          50, at most --rotations)
   --mail-devices LIST    devices per address in the login table (default 1,10,20,50)
   --mail-logins N        logins per cell of the login table (default 20)
-  --last-used-seconds N  length of the last-used run of --devices devices, 10x faster than real
+  --last-used-devices N  devices whose logins the last-used run stamps, 20 per address (default:
+                         --devices, at most 1000)
+  --last-used-seconds N  length of the last-used run, 10x faster than real
                          time (default 150)
   --no-mail-server       skip the mail server
   --mail-only            only the mail server
@@ -84,6 +91,29 @@ const passdbNamespace = "devicepass-system";
 const say = (line: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The operator as the image runs it: compiled with `npm run build`'s tsconfig (the Dockerfile's
+ * build stage), into .bench/dist. Running the TypeScript sources costs ~30 MiB of RSS more (Node's
+ * type stripper) and some CPU, which the image never pays.
+ */
+function compileOperator(): string {
+  const root = join(import.meta.dirname, "..", "..");
+  const outDir = join(benchDir, "dist");
+  say("compiling the operator as the image does (tsc -p tsconfig.build.json)");
+  execFileSync(
+    process.execPath,
+    [
+      join(root, "node_modules", "typescript", "bin", "tsc"),
+      "-p",
+      join(root, "tsconfig.build.json"),
+      "--outDir",
+      outDir,
+    ],
+    { stdio: "inherit" },
+  );
+  return join(outDir, "operator", "src", "main.js");
+}
 
 /** The commit the operator's source is at, with "+changes" when operator/src differs from it. */
 function sourceCommit(): string {
@@ -135,13 +165,16 @@ async function main(): Promise<void> {
       "operator-node-arg": { type: "string", multiple: true },
       "operator-arg": { type: "string", multiple: true },
       "no-combined-limit": { type: "boolean" },
+      "no-limits": { type: "boolean" },
       "heap-snapshot": { type: "boolean" },
       "operator-entry": { type: "string" },
+      "operator-env": { type: "string", multiple: true },
       report: { type: "string" },
       "mail-rotations": { type: "string" },
       "mail-devices": { type: "string" },
       "mail-logins": { type: "string" },
       "last-used-seconds": { type: "string" },
+      "last-used-devices": { type: "string" },
       "no-mail-server": { type: "boolean" },
       "mail-only": { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -167,7 +200,7 @@ async function main(): Promise<void> {
         .split(",")
         .map((n) => positive("mail-devices", n, 1)),
       logins: positive("mail-logins", values["mail-logins"], 20),
-      lastUsedDevices: devices,
+      lastUsedDevices: positive("last-used-devices", values["last-used-devices"], Math.min(devices, 1000)),
       lastUsedSeconds: positive("last-used-seconds", values["last-used-seconds"], 150),
       say,
     });
@@ -185,9 +218,16 @@ async function main(): Promise<void> {
   const nodeArgs = values["operator-node-arg"] ?? [];
   if (values["heap-snapshot"]) nodeArgs.push("--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${benchDir}`);
   const operatorArgs = values["operator-arg"] ?? [];
-  const script = resolve(values["operator-entry"] ?? operatorEntry);
-  if (!existsSync(script)) throw new Error(`${script} does not exist`);
   await mkdir(benchDir, { recursive: true });
+  const script = values["operator-entry"] ? resolve(values["operator-entry"]) : compileOperator();
+  if (!existsSync(script)) throw new Error(`${script} does not exist`);
+  // As in the chart's pod: its memory limit is what Node's heap share applies to.
+  const operatorEnv: Record<string, string> = operatorEnvWithin(defaultMemoryLimitMiB);
+  for (const setting of values["operator-env"] ?? []) {
+    const [name, ...value] = setting.split("=");
+    if (!name || value.length === 0) throw new Error(`--operator-env wants NAME=VALUE, not ${setting}`);
+    operatorEnv[name] = value.join("=");
+  }
   const startedAt = new Date().toISOString();
   const loadAverage = loadavg()[0]!;
   const commit = sourceCommit();
@@ -247,6 +287,7 @@ async function main(): Promise<void> {
         script,
         nodeArgs,
         args: operatorArgs,
+        env: operatorEnv,
       });
       cleanups.push(() => operator.dispose());
       return { operator, syncedAt: await operator.waitUntilReady() };
@@ -275,9 +316,10 @@ async function main(): Promise<void> {
     }, 500);
     await createWorkload(admin, namespace, { devices, addresses });
     const applyMs = performance.now() - p0;
+    // Generous: the bench must end with a clear message, not hang, whatever the operator does.
     const convergedAt = await withTimeout(
       converged,
-      1_800_000,
+      Math.max(1_800_000, devices * 200),
       () => `convergence: ${observer.ready.size} Ready, ${observer.published.size} published of ${devices}`,
     ).finally(() => clearInterval(sampler));
     const convergenceMs = convergedAt - p0;
@@ -339,6 +381,49 @@ async function main(): Promise<void> {
     const restartHeap = await heapOf(second);
     await second.stop(30_000);
     await observer.stop();
+    if (values["no-limits"]) {
+      const summary = {
+        startedAt,
+        commit,
+        devices,
+        loadAverage,
+        convergenceMs,
+        msPerDevice: convergenceMs / devices,
+        cpu: convergenceCpu,
+        operatorCpuMsPerDevice: (convergenceCpu.operator * 1000) / devices,
+        writesUntilConverged: writesOf(untilConverged).length,
+        databaseWrites: dbWrites(untilConverged),
+        requests: counts(untilConverged),
+        rotation: {
+          p50: percentile(latencies, 50),
+          p99: percentile(latencies, 99),
+          max: Math.max(...latencies),
+        },
+        idleWrites: writesOf(idleRequests).length,
+        restart: {
+          syncedMs: syncedAt - second.startedAt,
+          idleMs: idleAt - second.startedAt,
+          writes: writesOf(restartRequests).length,
+          stillConverged,
+        },
+        memory: {
+          start: startMemory.rssMiB,
+          peak: memory.peakRssMiB,
+          afterIdle: memory.rssMiB,
+          afterIdleFile: memory.fileMiB,
+          afterIdleAnon: memory.anonMiB,
+          heap,
+          restartPeak: restartMemory.peakRssMiB,
+          restartHeap,
+        },
+        reconciles: reconcilesBetween(reconciles0, reconcilesConverged),
+        timeline,
+      };
+      await writeFile(out, JSON.stringify(summary, null, 2) + "\n");
+      const { timeline: _timeline, ...shown } = summary;
+      process.stdout.write(JSON.stringify(shown, null, 2) + "\n");
+      return;
+    }
 
     // 5. The limit: the same writes by a minimal client, and argon2id on all cores.
     say(`measuring the limit`);
@@ -419,7 +504,13 @@ async function main(): Promise<void> {
         addresses,
         rotations,
         idleSeconds,
-        operator: [...nodeArgs, relative(process.cwd(), script), ...operatorArgs].join(" "),
+        operator: [
+          ...Object.entries(operatorEnv).map(([name, value]) => `${name}="${value}"`),
+          "node",
+          ...nodeArgs,
+          relative(process.cwd(), script),
+          ...operatorArgs,
+        ].join(" "),
         commit,
       },
       machine: {
@@ -511,6 +602,7 @@ async function main(): Promise<void> {
         rssAtStartMiB: startMemory.rssMiB,
         peakRssMiB: memory.peakRssMiB,
         rssAfterIdleMiB: memory.rssMiB,
+        fileAfterIdleMiB: memory.fileMiB,
         restartPeakRssMiB: restartMemory.peakRssMiB,
         heapAfterIdle: heap,
         restartHeap,

@@ -2,10 +2,11 @@
 // MailDevices, their credential Secrets and the password database's shard Secrets, and from them
 // which devices are Ready and which have their Secret's current hash in the database.
 import { labels, managedByValue, components, secretAnnotations } from "../src/api/names.ts";
+import { defaults } from "../src/config.ts";
 import type { KubeClient } from "../src/kube/client.ts";
 import { resources } from "../src/kube/resources.ts";
 import type { Logger } from "../src/log.ts";
-import { parseShard } from "../src/passdb/format.ts";
+import { PassdbView } from "../src/passdb/view.ts";
 import { Informer, objectKey } from "../src/runtime/informer.ts";
 
 interface Device {
@@ -45,16 +46,18 @@ export class Observer {
   private runs: Promise<void>[] = [];
   /** Device key → the hash its credential Secret holds. */
   private readonly secretHash = new Map<string, string>();
-  /** Device key → the hash the database holds, and the shard it came from. */
-  private readonly dbHash = new Map<string, { hash: string; shard: string }>();
-  private readonly shardDevices = new Map<string, string[]>();
+  /** What the database holds, read the way the operator reads it (each changed file parsed once). */
+  private readonly database = new PassdbView({
+    prefix: defaults.passdbSecretPrefix,
+    shards: defaults.passdbShards,
+  });
   /** Devices with Ready=True, and devices whose Secret's hash is the database's. */
   readonly ready = new Set<string>();
   readonly published = new Set<string>();
   private readonly waiters = new Set<Waiter>();
   /** Database entries seen, counting every device once. */
   get databaseEntries(): number {
-    return this.dbHash.size;
+    return this.database.size;
   }
 
   constructor({ client, log, namespace, passdbNamespace }: ObserverOptions) {
@@ -91,31 +94,18 @@ export class Observer {
       this.recheck(key);
       this.check();
     });
-    this.shards.onChange((shard, _old, deleted) => {
-      const shardKey = objectKey(shard);
-      const data = Object.fromEntries(
-        Object.entries(deleted ? {} : (shard.data ?? {})).map(([k, v]) => [
-          k,
-          Buffer.from(v, "base64").toString("utf8"),
-        ]),
-      );
-      const { entries } = parseShard(data);
-      const before = this.shardDevices.get(shardKey) ?? [];
-      for (const device of before)
-        if (this.dbHash.get(device)?.shard === shardKey) this.dbHash.delete(device);
-      for (const e of entries) this.dbHash.set(e.device, { hash: e.hash, shard: shardKey });
-      this.shardDevices.set(
-        shardKey,
-        entries.map((e) => e.device),
-      );
-      for (const device of new Set([...before, ...entries.map((e) => e.device)])) this.recheck(device);
+    this.shards.onChange((shard, _old, deleted) =>
+      this.database.update(shard.metadata.name, deleted ? undefined : shard),
+    );
+    this.database.onChange((changes) => {
+      for (const { entry } of changes) this.recheck(entry.device);
       this.check();
     });
   }
 
   private recheck(key: string): void {
     const hash = this.secretHash.get(key);
-    if (hash !== undefined && this.dbHash.get(key)?.hash === hash) this.published.add(key);
+    if (hash !== undefined && this.database.published(key)?.hash === hash) this.published.add(key);
     else this.published.delete(key);
   }
 

@@ -4,8 +4,6 @@ import { execFileSync } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { OperatorProcess } from "../harness/operator-process.ts";
 
-export { operatorEntry } from "../harness/operator-process.ts";
-
 let clockTicks: number | undefined;
 /** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ, 100 on Linux). */
 function ticksPerSecond(): number {
@@ -87,6 +85,9 @@ export interface Memory {
   peakRssMiB: number;
   /** Resident set size now (VmRSS), MiB. */
   rssMiB: number;
+  /** Of it, file pages (RssFile: the node binary's code, the same for any Node program) and the rest. */
+  fileMiB: number;
+  anonMiB: number;
 }
 
 /** Per controller: reconciles and the seconds they took. */
@@ -116,12 +117,14 @@ export function startBenchOperator(options: {
   script?: string;
   nodeArgs?: string[];
   args?: string[];
+  env?: NodeJS.ProcessEnv;
 }): Promise<OperatorProcess> {
   return OperatorProcess.start({
     name: "bench-operator",
     logFile: options.logFile,
     script: options.script,
     nodeArgs: options.nodeArgs,
+    env: options.env,
     http: true,
     args: [
       "--kubeconfig", options.kubeconfig,
@@ -136,7 +139,12 @@ export function startBenchOperator(options: {
 export async function memoryOf(pid: number): Promise<Memory> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-  return { peakRssMiB: kib("VmHWM") / 1024, rssMiB: kib("VmRSS") / 1024 };
+  return {
+    peakRssMiB: kib("VmHWM") / 1024,
+    rssMiB: kib("VmRSS") / 1024,
+    fileMiB: kib("RssFile") / 1024,
+    anonMiB: kib("RssAnon") / 1024,
+  };
 }
 
 /**

@@ -108,6 +108,8 @@ export interface BenchReport {
     rssAtStartMiB: number;
     peakRssMiB: number;
     rssAfterIdleMiB: number;
+    /** Of that, file pages: the node binary's code (the same for any Node program), shared and reclaimable. */
+    fileAfterIdleMiB?: number;
     restartPeakRssMiB: number;
     /** The V8 heap (used, total) and off-heap memory after the idle period, and after the restart. */
     heapAfterIdle: Heap | undefined;
@@ -293,6 +295,15 @@ export function formatReport(r: BenchReport): string {
       `${r.memory.rssAtStartMiB.toFixed(0)} MiB / ${r.memory.rssAfterIdleMiB.toFixed(0)} MiB`,
       "",
     ],
+    ...(r.memory.fileAfterIdleMiB === undefined
+      ? []
+      : [
+          [
+            "… of which file pages (the node binary's code) after the idle period",
+            `${r.memory.fileAfterIdleMiB.toFixed(0)} MiB`,
+            "",
+          ] as [string, string, string],
+        ]),
     [
       "V8 heap used / total, off-heap (after the idle period)",
       r.memory.heapAfterIdle
