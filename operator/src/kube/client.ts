@@ -128,6 +128,8 @@ export class KubeClient {
       contentType?: string;
       signal?: AbortSignal;
       verb?: string;
+      /** Resolve with the response's text instead of decoding it. */
+      raw?: boolean;
     } = {},
   ): Promise<T> {
     const started = performance.now();
@@ -147,7 +149,10 @@ export class KubeClient {
       });
       status = res.statusCode;
       const text = await res.text();
-      if (status >= 200 && status < 300) return (text ? JSON.parse(text) : undefined) as T;
+      if (status >= 200 && status < 300) {
+        if (options.raw) return text as T;
+        return (text ? JSON.parse(text) : undefined) as T;
+      }
       let reason: string | undefined;
       let message = text;
       try {
@@ -188,6 +193,19 @@ export class KubeClient {
   /** PUT: replaces the object whole; with metadata.resourceVersion set, only if nobody changed it. */
   replace<T>(ref: ResourceRef, object: unknown, signal?: AbortSignal): Promise<T> {
     return this.request<T>("PUT", resourcePath(ref), { body: object, signal });
+  }
+
+  /**
+   * PUT, like replace(), resolving with only the new resourceVersion: the body the API server
+   * returns is the whole object (a shard Secret: hundreds of KiB), and decoding it only to read
+   * one field cost more than the write. Kubernetes encodes `kind`, `apiVersion`, then metadata in
+   * field order (name, namespace, uid, resourceVersion, …), before any label, annotation or data,
+   * so the first `"resourceVersion":"…"` of the body is the object's; failing that, it is decoded.
+   */
+  async replaceForVersion(ref: ResourceRef, object: unknown): Promise<string> {
+    const text = await this.request<string>("PUT", resourcePath(ref), { body: object, raw: true });
+    const version = /"resourceVersion":"(\d+)"/.exec(text.slice(0, 4096))?.[1];
+    return version ?? (JSON.parse(text) as KubeObject).metadata.resourceVersion!;
   }
 
   /** Server-side apply of the fields `object` names, owned by `fieldManager`. */

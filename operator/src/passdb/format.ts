@@ -35,8 +35,12 @@ export const defaultShardBudgetBytes = 768 * 1024;
 export function addressKey(address: string): string {
   let key = "";
   for (const byte of Buffer.from(address.toLowerCase(), "utf8")) {
-    const c = String.fromCharCode(byte);
-    key += /[a-z0-9.-]/.test(c) ? c : `_${byte.toString(16).padStart(2, "0")}`;
+    const plain =
+      (byte >= 0x61 && byte <= 0x7a) /* a-z */ ||
+      (byte >= 0x30 && byte <= 0x39) /* 0-9 */ ||
+      byte === 0x2e /* . */ ||
+      byte === 0x2d; /* - */
+    key += plain ? String.fromCharCode(byte) : `_${byte.toString(16).padStart(2, "0")}`;
   }
   return key;
 }
@@ -133,6 +137,10 @@ export interface RenderedAddress {
   /** Bytes the file takes in the shard, key included; 0: the address has no file. */
   fileBytes: number;
   entries: number;
+  /** A mail address the database may hold (checked once here, not at every layout). */
+  valid: boolean;
+  /** Bytes its ownership record takes in the owners file; 0 without a well-formed record. */
+  recordBytes: number;
 }
 
 /** Renders one address of a shard: a file of the entries that belong to it, if it has any. */
@@ -144,6 +152,7 @@ export function renderAddress(
   const key = addressKey(address);
   const file =
     entries.length > 0 ? renderAddressFile(entries.filter((e) => e.address === address)) : undefined;
+  const record = owner && isValidOwnershipRecord(owner) ? owner : undefined;
   return {
     address,
     owner,
@@ -151,8 +160,12 @@ export function renderAddress(
     file,
     fileBytes: file === undefined ? 0 : key.length + Buffer.byteLength(file),
     entries: entries.length,
+    valid: isValidMailAddress(address),
+    recordBytes: record ? Buffer.byteLength(renderOwners([record])) - emptyOwnersBytes : 0,
   };
 }
+
+const emptyOwnersBytes = Buffer.byteLength(renderOwners([]));
 
 export interface ShardLayout {
   /** The addresses whose files are in the shard, sorted by key. */
@@ -174,23 +187,20 @@ export interface ShardLayout {
 export function layoutShard(addresses: readonly RenderedAddress[], budgetBytes: number): ShardLayout {
   const included: RenderedAddress[] = [];
   const owners: OwnershipRecord[] = [];
-  const recordBytes = (record: OwnershipRecord) =>
-    Buffer.byteLength(renderOwners([record])) - Buffer.byteLength(renderOwners([]));
-  let bytes = ownersKey.length + Buffer.byteLength(renderOwners([]));
+  let bytes = ownersKey.length + emptyOwnersBytes;
   const leftOut: string[] = [];
   const ordered = addresses
-    .filter((a) => (a.entries > 0 || a.owner !== undefined) && isValidMailAddress(a.address))
+    .filter((a) => (a.entries > 0 || a.owner !== undefined) && a.valid)
     .sort((a, b) => compare(a.owner?.since ?? "~", b.owner?.since ?? "~") || compare(a.address, b.address));
   for (const rendered of ordered) {
-    const record = rendered.owner && isValidOwnershipRecord(rendered.owner) ? rendered.owner : undefined;
-    const recordSize = record ? recordBytes(record) : 0;
+    const recordSize = rendered.recordBytes;
     const fits = (size: number) => bytes + size <= budgetBytes;
     if (rendered.fileBytes > 0 && fits(recordSize + rendered.fileBytes)) {
       included.push(rendered);
       bytes += rendered.fileBytes;
     } else if (rendered.fileBytes > 0) leftOut.push(rendered.address);
-    if (record && fits(recordSize)) {
-      owners.push(record);
+    if (recordSize > 0 && fits(recordSize)) {
+      owners.push(rendered.owner!);
       bytes += recordSize;
     }
   }

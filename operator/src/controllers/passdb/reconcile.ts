@@ -165,7 +165,19 @@ export function reconcilePassdbShard(
     let result: SecretObject;
     try {
       result = current
-        ? await ctx.client.replace<SecretObject>(named(resources.secrets, namespace, name), secret)
+        ? // What was written is what we sent (a whole replacement), at its new version; the
+          // uid stays. The body returned is not decoded (the watch brings the same object).
+          {
+            ...secret,
+            metadata: {
+              ...secret.metadata,
+              uid: current.metadata.uid,
+              resourceVersion: await ctx.client.replaceForVersion(
+                named(resources.secrets, namespace, name),
+                secret,
+              ),
+            },
+          }
         : await ctx.client.create<SecretObject>(inNamespace(resources.secrets, namespace), secret);
     } catch (error) {
       ctx.metrics.passdbWriteFailed(index);

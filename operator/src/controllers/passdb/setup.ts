@@ -39,9 +39,10 @@ export function setupPassdbController(ctx: OperatorContext): ControllerSetup {
     if (address) shardOfAddress(normalizeAddress(address.spec.address));
   };
 
+  // A device's entry follows its spec and its deletion (and its Secret, below); its finalizer,
+  // labels and annotations never change it, so their patches start no pass.
   cache.devices.onChange((device, old, deleted) => {
-    if (deleted || specOrMetadataChanged(device, old))
-      shardOfDevice(device.metadata.namespace, device.metadata.name);
+    if (deleted || specChanged(device, old)) shardOfDevice(device.metadata.namespace, device.metadata.name);
   });
   cache.secrets.onChange((secret) => {
     const owner = secret.metadata.ownerReferences?.find((ref) => ref.controller);
