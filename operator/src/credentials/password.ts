@@ -103,10 +103,19 @@ export function hashPassword(password: string, params: Argon2Parameters = owaspA
  */
 export function isConfiguredHash(value: string, params: Argon2Parameters): boolean {
   const { memoryCost: m, timeCost: t, parallelism: p } = params;
-  return new RegExp(
-    `^\\{ARGON2ID\\}\\$argon2id\\$v=19\\$m=${m},t=${t},p=${p}\\$[A-Za-z0-9+/]{22}\\$[A-Za-z0-9+/]{43}$`,
-  ).test(value);
+  const key = `${m},${t},${p}`;
+  let shape = hashShapes.get(key);
+  if (!shape) {
+    shape = new RegExp(
+      `^\\{ARGON2ID\\}\\$argon2id\\$v=19\\$m=${m},t=${t},p=${p}\\$[A-Za-z0-9+/]{22}\\$[A-Za-z0-9+/]{43}$`,
+    );
+    hashShapes.set(key, shape);
+  }
+  return shape.test(value);
 }
+
+/** The compiled shape per parameters: compiling it for every check cost more than the check. */
+const hashShapes = new Map<string, RegExp>();
 
 /** A fast digest kept beside the password in its own Secret, to notice hand edits cheaply. */
 export function passwordDigest(password: string): string {

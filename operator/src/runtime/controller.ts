@@ -97,6 +97,9 @@ export class Controller {
   readonly queue: WorkQueue;
   private running: Promise<void>[] = [];
   private started = false;
+  /** Reconcile ids (log correlation): a random prefix per process and a count, no CSPRNG call each. */
+  private readonly idPrefix = randomBytes(4).toString("hex");
+  private reconciles = 0;
 
   private readonly options: ControllerOptions;
 
@@ -131,7 +134,7 @@ export class Controller {
       if (!item) return;
       const { key, waitedMs } = item;
       metrics?.queueWaited(name, waitedMs / 1000);
-      const reconcileId = randomBytes(6).toString("hex");
+      const reconcileId = `${this.idPrefix}-${(++this.reconciles).toString(36)}`;
       const log = this.options.log.child({ controller: name, key, reconcileId });
       const started = performance.now();
       const seconds = () => (performance.now() - started) / 1000;

@@ -96,7 +96,12 @@ export class Informer<T extends HasMetadata> {
   byIndex(name: string, value: string): T[] {
     const index = this.indexes.get(name);
     if (!index) throw new Error(`no index ${name}`);
-    return [...(index.map.get(value) ?? [])].flatMap((key) => this.store.get(key) ?? []);
+    const objects: T[] = [];
+    for (const key of index.map.get(value) ?? []) {
+      const object = this.store.get(key);
+      if (object) objects.push(object);
+    }
+    return objects;
   }
 
   private parse(raw: unknown): T | undefined {

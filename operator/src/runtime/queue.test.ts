@@ -115,6 +115,25 @@ describe("WorkQueue", () => {
     expect((await q.get())?.key).toBe("ns/b");
   });
 
+  it("hands out a namespace's many keys in the order they came, also as they keep coming", async () => {
+    const q = new WorkQueue();
+    const order: string[] = [];
+    for (let i = 0; i < 3000; i++) q.add(`ns/${i}`);
+    for (let i = 0; i < 2500; i++) {
+      const { key } = (await q.get())!;
+      order.push(key);
+      q.done(key);
+      if (i % 2 === 0) q.add(`ns/late-${i}`); // added while the front is being consumed
+    }
+    while (q.depth > 0) {
+      const { key } = (await q.get())!;
+      order.push(key);
+      q.done(key);
+    }
+    const late = Array.from({ length: 1250 }, (_, j) => `ns/late-${j * 2}`);
+    expect(order).toEqual([...Array.from({ length: 3000 }, (_, i) => `ns/${i}`), ...late]);
+  });
+
   it("releases waiting workers on shutdown", async () => {
     const q = new WorkQueue();
     const next = q.get();
