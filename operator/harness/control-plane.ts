@@ -327,6 +327,8 @@ export class ControlPlane {
         `--audit-policy-file=${policyFile}`,
         `--audit-log-path=${this.auditLogPath}`,
         "--audit-log-mode=blocking",
+        // Never rotated (the default rotates at 100 MB): the bench reads the one file as it grows.
+        `--audit-log-maxsize=${1_000_000}`,
       );
     }
     return args;
