@@ -66,16 +66,16 @@ export interface OperatorOptions {
   now?: () => Date;
 }
 
-/** Parses what the API server returned with `schema`, then keeps only what `keep` keeps of it. */
+/**
+ * Validates what the API server returned against `schema`, then keeps what `keep` keeps of it.
+ * The object kept is the one JSON.parse made, not zod's copy: the API server applies the CRD's
+ * defaults (generated from the same schema) and prunes unknown fields, so an object that validates
+ * already is the parsed type, and JSON.parse's objects are the more compact (~270 bytes a device).
+ */
 const parse =
-  <T>(
-    schema: { safeParse(raw: unknown): { success: boolean; data?: T } },
-    keep: (object: T) => T = (o) => o,
-  ) =>
-  (raw: unknown) => {
-    const parsed = schema.safeParse(raw).data;
-    return parsed === undefined ? undefined : keep(parsed);
-  };
+  <T>(schema: { safeParse(raw: unknown): { success: boolean } }, keep: (object: T) => T = (o) => o) =>
+  (raw: unknown) =>
+    schema.safeParse(raw).success ? keep(raw as T) : undefined;
 
 function buildCaches(client: KubeClient, config: OperatorConfig, log: Logger): Caches {
   const informerLog = log.child({ component: "informer" });
