@@ -17,7 +17,11 @@ import { cachedSecret, deviceLimit, indexNames, standingOfAddress } from "../gat
 const fieldManager = controllerNames.address;
 const statusFields = ["observedGeneration", "conditions", "devices", "maxDevices", "readyDevices"] as const;
 
-export function reconcileMailAddress(ctx: OperatorContext): Reconcile {
+/** `statusWrites`: when each address's status was written, for its device-driven passes' pace. */
+export function reconcileMailAddress(
+  ctx: OperatorContext,
+  statusWrites: Map<string, number> = new Map(),
+): Reconcile {
   const writer: StatusWriter<MailAddress> = {
     client: ctx.client,
     resource: resources.mailAddresses,
@@ -28,7 +32,10 @@ export function reconcileMailAddress(ctx: OperatorContext): Reconcile {
   };
   return async (key) => {
     const address = ctx.cache.addresses.get(key);
-    if (!address) return awaitChange;
+    if (!address) {
+      statusWrites.delete(key);
+      return awaitChange;
+    }
     const devices = ctx.cache.devices.byIndex(indexNames.addressObject, key);
     return finalizer(
       { client: ctx.client, resource: resources.mailAddresses, finalizer: finalizers.address, fieldManager },
@@ -82,7 +89,7 @@ export function reconcileMailAddress(ctx: OperatorContext): Reconcile {
             maxDevices: deviceLimit(ctx, standing.state === "Issuing" ? standing.domain : undefined),
             readyDevices: devices.filter(isReady).length,
           };
-          await applyStatus(writer, live, status);
+          if (await applyStatus(writer, live, status)) statusWrites.set(key, performance.now());
           return awaitChange;
         },
       },
