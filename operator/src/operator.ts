@@ -266,9 +266,11 @@ export class Operator {
     this.context.ownership.load(ownersBeyondShardCount(this.cache, this.context.config));
     for (const { controller } of this.controllers) controller.start();
     this.sessions?.start();
-    // Level-based: every object gets one pass at start and every resync period, whatever happened.
+    // Level-based: every object gets one pass at start and every resync period, whatever happened,
+    // after any change waiting (low priority): at 50,000 devices a resync is minutes of work.
     const resync = () => {
-      for (const { controller, keys } of this.controllers) for (const key of keys()) controller.enqueue(key);
+      for (const { controller, keys } of this.controllers)
+        for (const key of keys()) controller.enqueue(key, "low");
     };
     resync();
     this.resyncTimer = setInterval(resync, this.context.config.resyncPeriodMs);

@@ -134,6 +134,21 @@ describe("WorkQueue", () => {
     expect(order).toEqual([...Array.from({ length: 3000 }, (_, i) => `ns/${i}`), ...late]);
   });
 
+  it("serves low-priority keys (the resync) after every normal one, and raises a low key a change brings", async () => {
+    const q = new WorkQueue();
+    for (const key of ["ns/a", "ns/b", "ns/c"]) q.add(key, "low");
+    q.add("ns/new");
+    q.add("ns/c"); // changed meanwhile: served as a change, once
+    q.add("ns/new", "low"); // already waiting earlier
+    const order: string[] = [];
+    while (q.depth > 0) {
+      const { key } = (await q.get())!;
+      order.push(key);
+      q.done(key);
+    }
+    expect(order).toEqual(["ns/new", "ns/c", "ns/a", "ns/b"]);
+  });
+
   it("releases waiting workers on shutdown", async () => {
     const q = new WorkQueue();
     const next = q.get();

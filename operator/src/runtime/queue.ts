@@ -3,7 +3,8 @@
 // failures back off exponentially per key, and keys can be requeued after a delay. Two additions
 // for a shared, multi-tenant operator: keys are served round-robin across their namespaces (the
 // part of the key before "/"), so one tenant's thousands of keys never delay another tenant's
-// one; and a key may be added at high priority, served before every normal key.
+// one; and keys have a priority: high (a device whose entry was just published) before normal
+// (every change) before low (the periodic resync, a safety net that must not hold up changes).
 
 export interface BackoffPolicy {
   baseMs: number;
@@ -16,8 +17,10 @@ export function backoffDelay(failures: number, policy: BackoffPolicy = defaultBa
   return Math.min(policy.baseMs * 2 ** Math.max(0, failures - 1), policy.maxMs);
 }
 
-export type Priority = "high" | "normal";
-const levels: readonly Priority[] = ["high", "normal"];
+export type Priority = "high" | "normal" | "low";
+/** Served in this order. */
+const levels: readonly Priority[] = ["high", "normal", "low"];
+const rank = (priority: Priority) => levels.indexOf(priority);
 
 /** The fairness group of a key: its namespace (`ns/name`), or "" for cluster-scoped keys. */
 export function fairnessGroup(key: string): string {
@@ -125,7 +128,7 @@ export class WorkQueue {
   add(key: string, priority: Priority = "normal"): void {
     if (this.shuttingDown) return;
     const was = this.dirty.get(key);
-    if (was !== undefined && (was === "high" || priority === "normal")) return;
+    if (was !== undefined && rank(was) <= rank(priority)) return; // waiting already, as early or earlier
     this.dirty.set(key, priority);
     if (this.processing.has(key)) return; // done() puts it back
     this.enqueue(key, priority);
