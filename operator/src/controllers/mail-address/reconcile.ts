@@ -17,11 +17,7 @@ import { cachedSecret, deviceLimit, indexNames, standingOfAddress } from "../gat
 const fieldManager = controllerNames.address;
 const statusFields = ["observedGeneration", "conditions", "devices", "maxDevices", "readyDevices"] as const;
 
-/** `statusWrites`: when each address's status was written, for its device-driven passes' pace. */
-export function reconcileMailAddress(
-  ctx: OperatorContext,
-  statusWrites: Map<string, number> = new Map(),
-): Reconcile {
+export function reconcileMailAddress(ctx: OperatorContext): Reconcile {
   const writer: StatusWriter<MailAddress> = {
     client: ctx.client,
     resource: resources.mailAddresses,
@@ -32,10 +28,7 @@ export function reconcileMailAddress(
   };
   return async (key) => {
     const address = ctx.cache.addresses.get(key);
-    if (!address) {
-      statusWrites.delete(key);
-      return awaitChange;
-    }
+    if (!address) return awaitChange;
     const devices = ctx.cache.devices.byIndex(indexNames.addressObject, key);
     return finalizer(
       { client: ctx.client, resource: resources.mailAddresses, finalizer: finalizers.address, fieldManager },
@@ -89,7 +82,7 @@ export function reconcileMailAddress(
             maxDevices: deviceLimit(ctx, standing.state === "Issuing" ? standing.domain : undefined),
             readyDevices: devices.filter(isReady).length,
           };
-          if (await applyStatus(writer, live, status)) statusWrites.set(key, performance.now());
+          await applyStatus(writer, live, status);
           return awaitChange;
         },
       },

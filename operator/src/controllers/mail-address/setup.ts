@@ -11,20 +11,12 @@ import { reconcileMailAddress } from "./reconcile.ts";
 
 /** Device changes arrive in bursts (an apply of many devices): one address pass per this window. */
 const deviceCoalescingMs = 500;
-/**
- * An address's status counts its devices and the ready ones, which change with every device of a
- * large apply: devices refresh it at most this often (a change of the address itself, its domain
- * or its ownership at once; a deletion waiting for its devices' revocation without delay).
- */
-export const deviceCountsIntervalMs = 10_000;
 
 export function setupMailAddressController(ctx: OperatorContext): ControllerSetup {
   const { cache } = ctx;
-  /** When each address's status was last written (performance.now()). */
-  const statusWrites = new Map<string, number>();
   const controller = new Controller({
     name: controllerNames.address,
-    reconcile: reconcileMailAddress(ctx, statusWrites),
+    reconcile: reconcileMailAddress(ctx),
     log: ctx.log,
     workers: 2,
     metrics: ctx.metrics,
@@ -32,25 +24,16 @@ export function setupMailAddressController(ctx: OperatorContext): ControllerSetu
   const claimants = (mailAddress: string) => {
     for (const a of claimsOf(cache, mailAddress)) controller.enqueue(objectKey(a));
   };
-  /** A device of the address changed: a pass after the coalescing window, or the counts' interval. */
-  const forDevices = (key: string) => {
-    const deleting = cache.addresses.get(key)?.metadata.deletionTimestamp !== undefined;
-    const since = performance.now() - (statusWrites.get(key) ?? -Infinity);
-    controller.enqueueAfter(
-      key,
-      deleting ? deviceCoalescingMs : Math.max(deviceCoalescingMs, deviceCountsIntervalMs - since),
-    );
-  };
   const ofDevice = (namespace: string | undefined, name: string) => {
     const device = cache.devices.get(`${namespace}/${name}`);
-    if (device) forDevices(addressKeyOf(device));
+    if (device) controller.enqueueAfter(addressKeyOf(device), deviceCoalescingMs);
   };
 
   cache.addresses.onChange((address, old, deleted) => {
     if (deleted || specOrMetadataChanged(address, old)) claimants(normalizeAddress(address.spec.address));
     if (!deleted && specOrMetadataChanged(address, old)) controller.enqueue(objectKey(address));
   });
-  cache.devices.onChange((device) => forDevices(addressKeyOf(device)));
+  cache.devices.onChange((device) => controller.enqueueAfter(addressKeyOf(device), deviceCoalescingMs));
   cache.secrets.onChange((secret) => {
     const owner = secret.metadata.ownerReferences?.find((ref) => ref.controller);
     if (owner) ofDevice(secret.metadata.namespace, owner.name);
