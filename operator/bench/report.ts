@@ -322,7 +322,7 @@ export function formatReport(r: BenchReport): string {
     "",
     `${r.machine.cpu}, ${r.machine.cores} cores, ${r.machine.memoryGiB} GiB, Linux ${r.machine.kernel}, ` +
       `Node ${r.machine.node}, Kubernetes ${r.machine.kubernetes}; load average ${r.machine.loadAverage.toFixed(1)} at the start. ` +
-      `Operator: \`node ${r.params.operator}\`${r.params.commit ? ` at ${r.params.commit}` : ""}.`,
+      `Operator: \`${r.params.operator}\`${r.params.commit ? ` at ${r.params.commit}` : ""}.`,
     "",
     "| Measure | Value | Target |",
     "|---|--:|---|",
