@@ -28,7 +28,7 @@ export function fairnessGroup(key: string): string {
   return slash < 0 ? "" : key.slice(0, slash);
 }
 
-/** A FIFO of keys: Array.shift moves every element, which at 50,000 keys was the queue's main cost. */
+/** A FIFO of strings: Array.shift moves every element, which at 50,000 keys was the queue's main cost. */
 class Fifo {
   private items: string[] = [];
   private head = 0;
@@ -57,8 +57,7 @@ class Fifo {
 class FairLevel {
   private readonly groups = new Map<string, Fifo>();
   /** Groups with waiting keys, in serving order. */
-  private readonly ring: string[] = [];
-  private ringHead = 0;
+  private ring = new Fifo();
   size = 0;
 
   push(key: string): void {
@@ -73,27 +72,19 @@ class FairLevel {
   }
 
   shift(): string | undefined {
-    while (this.ringHead < this.ring.length) {
-      const group = this.ring[this.ringHead++]!;
-      const keys = this.groups.get(group)!;
-      const key = keys.shift()!;
-      this.size--;
-      if (keys.length > 0) this.ring.push(group);
-      else this.groups.delete(group);
-      // Compact the ring now and then instead of shifting it at every take.
-      if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) {
-        this.ring.splice(0, this.ringHead);
-        this.ringHead = 0;
-      }
-      return key;
-    }
-    return undefined;
+    const group = this.ring.shift();
+    if (group === undefined) return undefined;
+    const keys = this.groups.get(group)!;
+    const key = keys.shift()!;
+    this.size--;
+    if (keys.length > 0) this.ring.push(group);
+    else this.groups.delete(group);
+    return key;
   }
 
   clear(): void {
     this.groups.clear();
-    this.ring.length = 0;
-    this.ringHead = 0;
+    this.ring = new Fifo();
     this.size = 0;
   }
 }
